@@ -1,0 +1,52 @@
+"""chainrule: backpropagation you can read, see and trust.
+
+Forward propagation records a graph of variables and operators; backpropagation walks it back
+by the chain rule; every derivative rule is written in chainrule's own operators, so gradients
+of gradients work to any order, in reverse and in forward mode.
+
+>>> import chainrule as cr
+>>> x = cr.tensor([1.0, 2.0], requires_grad=True, name="x")
+>>> y = (x ** 2).sum()
+>>> y.backward()
+>>> x.grad.tolist()
+[2.0, 4.0]
+"""
+
+from . import backend, testing
+from .autodiff import grad, hessian, hvp, jvp, vjp
+from .creation import (arange, full, ones, ones_like, rand, randn, random, tensor, zeros,
+                       zeros_like)
+from .errors import (AnomalyError, ChainruleError, DataError, DTypeError, GradientCheckError,
+                     GraphError, ShapeError)
+from .functional import (abs, add, astype, broadcast_to, clip, concatenate, cos, cross_entropy,
+                         div, einsum, equal, exp, getitem, greater, greater_equal, less,
+                         less_equal, log, log_softmax, logsumexp, matmul, max, maximum, mean,
+                         min, minimum, mse_loss, mul, neg, not_equal, power, relu, reshape,
+                         sigmoid, sin, softmax, softplus, sqrt, stack, sub, sum, sum_to,
+                         tanh, tensordot, transpose, where)
+from .graph import detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .ops import OPS
+from .tensor import Tensor
+
+__version__ = "0.1.0"
+
+__all__ = [
+    # tensors
+    "Tensor", "tensor", "zeros", "ones", "full", "zeros_like", "ones_like", "arange",
+    "randn", "rand", "random",
+    # autodiff
+    "grad", "vjp", "jvp", "hvp", "hessian", "no_grad", "enable_grad", "set_grad_enabled",
+    "is_grad_enabled", "detect_anomaly",
+    # operators
+    "neg", "exp", "log", "sqrt", "abs", "sin", "cos", "tanh", "sigmoid", "relu", "softplus",
+    "add", "sub", "mul", "div", "power", "maximum", "minimum", "where", "clip",
+    "less", "less_equal", "greater", "greater_equal", "equal", "not_equal",
+    "sum", "mean", "max", "min", "logsumexp", "softmax", "log_softmax",
+    "reshape", "transpose", "broadcast_to", "sum_to", "getitem", "concatenate", "stack",
+    "astype", "matmul", "einsum", "tensordot", "cross_entropy", "mse_loss", "OPS",
+    # errors
+    "ChainruleError", "ShapeError", "DTypeError", "GraphError", "AnomalyError",
+    "GradientCheckError", "DataError",
+    # modules
+    "backend", "testing",
+]

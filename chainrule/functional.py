@@ -1,0 +1,339 @@
+"""The public functions: primitives with friendly arguments, and composites built from them.
+
+Composites (``mean``, ``logsumexp``, ``softmax``, ``log_softmax``, ``cross_entropy``,
+``mse_loss``, ``tensordot``, ``stack``) have no rules of their own: their derivatives, of every
+order, come from the primitives they are written in.
+"""
+
+from __future__ import annotations
+
+import builtins
+import string
+
+import numpy as np
+
+from . import backend as B
+from .errors import DTypeError, ShapeError
+from .ops import elementwise as E
+from .ops import linalg as LA
+from .ops import reduce as R
+from .ops import shape as S
+from .tensor import Tensor
+
+__all__ = [
+    "neg", "exp", "log", "sqrt", "abs", "sin", "cos", "tanh", "sigmoid", "relu", "softplus",
+    "add", "sub", "mul", "div", "power", "maximum", "minimum", "where", "clip",
+    "less", "less_equal", "greater", "greater_equal", "equal", "not_equal",
+    "sum", "mean", "max", "min", "logsumexp", "softmax", "log_softmax",
+    "reshape", "transpose", "broadcast_to", "sum_to", "getitem", "concatenate", "stack",
+    "astype", "matmul", "einsum", "tensordot", "cross_entropy", "mse_loss",
+]
+
+neg, exp, log, sqrt, abs = E.neg, E.exp, E.log, E.sqrt, E.abs  # noqa: A001
+sin, cos, tanh, sigmoid, relu, softplus = E.sin, E.cos, E.tanh, E.sigmoid, E.relu, E.softplus
+add, sub, mul, div, power = E.add, E.sub, E.mul, E.div, E.power
+maximum, minimum = E.maximum, E.minimum
+less, less_equal, greater, greater_equal = E.less, E.less_equal, E.greater, E.greater_equal
+equal, not_equal = E.equal, E.not_equal
+
+
+def _data(x):
+    return x._data if isinstance(x, Tensor) else x
+
+
+def _ndim(x) -> int:
+    return np.ndim(_data(x))
+
+
+def _axes(x, axis, op: str):
+    """``axis`` (None, int or sequence) as None or a sorted tuple of non-negative ints."""
+    if axis is None:
+        return None
+    ndim = _ndim(x)
+    items = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    out = []
+    for a in items:
+        if not -ndim <= a < ndim or isinstance(a, bool):
+            raise ShapeError(
+                f"{op}: axis {a} is out of range for a tensor of shape {np.shape(_data(x))}; "
+                f"use an axis in range({-ndim}, {ndim})"
+            )
+        out.append(int(a) % ndim)
+    if len(set(out)) != len(out):
+        raise ShapeError(f"{op}: axis {axis} repeats an axis")
+    return tuple(sorted(out))
+
+
+def sum(x, axis=None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    """Sum over ``axis`` (all axes by default)."""
+    return R.sum(x, axis=_axes(x, axis, "sum"), keepdims=keepdims)
+
+
+def mean(x, axis=None, keepdims: bool = False) -> Tensor:
+    """Mean over ``axis`` (all axes by default)."""
+    axes = _axes(x, axis, "mean")
+    shape = np.shape(_data(x))
+    count = int(np.prod([shape[a] for a in axes] if axes is not None else shape))
+    return R.sum(x, axis=axes, keepdims=keepdims) / builtins.max(count, 1)
+
+
+def max(x, axis=None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    """Maximum over ``axis``; tied maxima share the gradient equally."""
+    return R.max(x, axis=_axes(x, axis, "max"), keepdims=keepdims)
+
+
+def min(x, axis=None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    """Minimum over ``axis``; tied minima share the gradient equally."""
+    return R.min(x, axis=_axes(x, axis, "min"), keepdims=keepdims)
+
+
+def logsumexp(x, axis=-1, keepdims: bool = False) -> Tensor:
+    """``log(sum(exp(x)))`` over ``axis``, computed without overflow.
+
+    >>> import chainrule as cr
+    >>> round(cr.logsumexp(cr.tensor([1e4, 1e4])).item(), 3)
+    10000.693
+    """
+    axes = _axes(x, axis, "logsumexp")
+    shift = R.max(x, axis=axes, keepdims=True)
+    shift = Tensor._wrap(B.xp.where(B.xp.isfinite(shift._data), shift._data, 0))  # constant
+    out = log(R.sum(exp(x - shift), axis=axes, keepdims=True)) + shift
+    if keepdims:
+        return out
+    return reshape(out, tuple(s for i, s in enumerate(out.shape)
+                              if axes is not None and i not in axes))
+
+
+def log_softmax(x, axis=-1) -> Tensor:
+    """``x - logsumexp(x)`` over ``axis``: log-probabilities, stable for large logits."""
+    return x - logsumexp(x, axis=axis, keepdims=True)
+
+
+def softmax(x, axis=-1) -> Tensor:
+    """``exp(x) / sum(exp(x))`` over ``axis``, stable for large logits."""
+    return exp(log_softmax(x, axis=axis))
+
+
+def reshape(x, shape) -> Tensor:
+    """The same elements in ``shape`` (one entry may be -1)."""
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(int(s) for s in shape)
+    return S.reshape(x, shape=shape)
+
+
+def transpose(x, axes=None) -> Tensor:
+    """Permute the axes (reverse them when ``axes`` is None)."""
+    if axes is not None:
+        axes = tuple(int(a) for a in axes)
+        ndim = _ndim(x)
+        if sorted(a % ndim if -ndim <= a < ndim else -1 for a in axes) != list(range(ndim)):
+            raise ShapeError(f"transpose: axes {axes} are not a permutation of "
+                             f"range({ndim}) for a tensor of shape {np.shape(_data(x))}")
+    return S.transpose(x, axes=axes)
+
+
+def broadcast_to(x, shape) -> Tensor:
+    """Repeat ``x`` along new and size-1 axes up to ``shape`` (no copy)."""
+    return S.broadcast_to(x, shape=tuple(shape))
+
+
+def sum_to(x, shape) -> Tensor:
+    """Sum ``x`` down to ``shape``: the inverse of broadcasting."""
+    return S.sum_to(x, shape=tuple(shape))
+
+
+def astype(x, dtype) -> Tensor:
+    """``x`` converted to ``dtype``."""
+    return S.astype(x, dtype=np.dtype(dtype))
+
+
+def _index_item(i):
+    if isinstance(i, Tensor):
+        i = i._data
+    if isinstance(i, list):
+        i = np.asarray(i)
+    if isinstance(i, np.ndarray) and i.dtype.kind not in "iub":
+        raise DTypeError(f"getitem: an index array must be integer or bool, got {i.dtype}; "
+                         "use .astype(np.int64)")
+    if isinstance(i, np.integer):
+        i = int(i)
+    return i
+
+
+def getitem(x, index) -> Tensor:
+    """``x[index]`` for ints, slices, None, Ellipsis and integer or bool arrays."""
+    items = index if isinstance(index, tuple) else (index,)
+    return S.getitem(x, index=tuple(_index_item(i) for i in items))
+
+
+def concatenate(seq, axis: int = 0) -> Tensor:
+    """Join tensors along an existing ``axis``."""
+    seq = list(seq)
+    if not seq:
+        raise ShapeError("concatenate: needs at least one tensor")
+    ndim = _ndim(seq[0])
+    if not -ndim <= axis < ndim:
+        raise ShapeError(f"concatenate: axis {axis} is out of range for tensors of "
+                         f"{ndim} dimensions")
+    axis %= ndim
+    shapes = [np.shape(_data(x)) for x in seq]
+    if builtins.any(len(s) != ndim for s in shapes):
+        raise ShapeError(f"concatenate: inputs have shapes {shapes}; they need the same "
+                         "number of dimensions")
+    return S.concatenate(*seq, axis=axis, bounds=S.concat_bounds(shapes, axis))
+
+
+def stack(seq, axis: int = 0) -> Tensor:
+    """Join tensors of one shape along a new ``axis``."""
+    seq = list(seq)
+    if not seq:
+        raise ShapeError("stack: needs at least one tensor")
+    shape = np.shape(_data(seq[0]))
+    if builtins.any(np.shape(_data(x)) != shape for x in seq):
+        raise ShapeError(f"stack: inputs have shapes {[np.shape(_data(x)) for x in seq]}; "
+                         "they must all be equal")
+    if not -len(shape) - 1 <= axis <= len(shape):
+        raise ShapeError(f"stack: axis {axis} is out of range for a new axis of "
+                         f"{len(shape) + 1} dimensions")
+    axis %= len(shape) + 1
+    grown = shape[:axis] + (1,) + shape[axis:]
+    return concatenate([reshape(x, grown) for x in seq], axis=axis)
+
+
+def where(condition, a, b) -> Tensor:
+    """``a`` where ``condition`` is true, else ``b``; ``condition`` takes no gradient."""
+    cond = _data(condition)
+    if not isinstance(cond, B.ndarray_types) or cond.dtype != bool:
+        cond = B.xp.asarray(cond)
+        if cond.dtype != bool:
+            raise DTypeError(f"where: condition must be bool, got dtype {cond.dtype}; "
+                             "compare first, e.g. x > 0")
+    return E.where(a, b, cond=cond)
+
+
+def clip(x, low=None, high=None) -> Tensor:
+    """Limit ``x`` to ``[low, high]``; no gradient flows where it was clipped."""
+    return E.clip(x, low=low, high=high)
+
+
+def matmul(a, b) -> Tensor:
+    """Matrix product as ``a @ b``: 1-D operands and broadcast batch dimensions included."""
+    sa, sb = np.shape(_data(a)), np.shape(_data(b))
+    if not sa or not sb:
+        raise ShapeError(f"matmul: a.shape={sa} and b.shape={sb}; matmul needs at least 1-D "
+                         "operands: use * for a scalar")
+    inner_a, inner_b = sa[-1], sb[-2] if len(sb) > 1 else sb[0]
+    if inner_a != inner_b:
+        hint = ""
+        if len(sb) > 1 and sb[-1] == inner_a:
+            hint = "; did you mean b.T?"
+        elif len(sa) > 1 and sa[-2] == inner_b:
+            hint = "; did you mean a.T?"
+        raise ShapeError(f"matmul: a.shape={sa} and b.shape={sb} do not align "
+                         f"({inner_a} != {inner_b}){hint}")
+    if len(sa) == 2 and len(sb) == 2:
+        return LA.matmul(a, b)
+    vec_a, vec_b = len(sa) == 1, len(sb) == 1
+    if vec_a:
+        a, sa = reshape(a, (1,) + sa), (1,) + sa
+    if vec_b:
+        b, sb = reshape(b, sb + (1,)), sb + (1,)
+    batch = np.broadcast_shapes(sa[:-2], sb[:-2])
+    if sa[:-2] != batch:
+        a = broadcast_to(a, batch + sa[-2:])
+    if sb[:-2] != batch:
+        b = broadcast_to(b, batch + sb[-2:])
+    out = LA.matmul(a, b)
+    if vec_a or vec_b:
+        shape = batch + (() if vec_a else (sa[-2],)) + (() if vec_b else (sb[-1],))
+        out = reshape(out, shape)
+    return out
+
+
+def einsum(subscripts: str, *operands) -> Tensor:
+    """Einstein summation over any subscripts NumPy accepts: ``...``, implicit output, traces.
+
+    >>> import chainrule as cr, numpy as np
+    >>> cr.einsum("ii", cr.tensor(np.eye(3))).item()
+    3.0
+    """
+    spec = subscripts.replace(" ", "")
+    ins, arrow, out = spec.partition("->")
+    parts = ins.split(",")
+    if len(parts) != len(operands):
+        raise ShapeError(f"einsum: '{subscripts}' names {len(parts)} operands, "
+                         f"got {len(operands)}")
+    shapes = [np.shape(_data(o)) for o in operands]
+    free = [c for c in string.ascii_letters if c not in spec]
+    width = builtins.max([len(s) - len(p.replace("...", "")) for p, s in zip(parts, shapes)
+                          if "..." in p] or [0])
+    dots = "".join(free[:width])
+    explicit = []
+    for p, s in zip(parts, shapes):
+        if "..." in p:
+            n = len(s) - len(p.replace("...", ""))
+            p = p.replace("...", dots[width - n:] if n > 0 else "")
+        if len(p) != len(s) or not builtins.all(c in string.ascii_letters for c in p):
+            raise ShapeError(f"einsum: subscripts '{p}' do not match an operand of shape {s}")
+        explicit.append(p)
+    if not arrow:
+        counts = {c: "".join(explicit).count(c) for c in "".join(explicit)}
+        out = dots + "".join(sorted(c for c, k in counts.items() if k == 1 and c not in dots))
+    else:
+        out = out.replace("...", dots)
+    return LA.einsum(*operands, subscripts=",".join(explicit) + "->" + out)
+
+
+def tensordot(a, b, axes=2) -> Tensor:
+    """Sum products over the last ``axes`` axes of ``a`` and the first of ``b`` (or pairs)."""
+    na, nb = _ndim(a), _ndim(b)
+    if isinstance(axes, (int, np.integer)):
+        axes_a, axes_b = list(range(na - axes, na)), list(range(axes))
+    else:
+        axes_a, axes_b = ([axes[0]] if isinstance(axes[0], int) else list(axes[0]),
+                          [axes[1]] if isinstance(axes[1], int) else list(axes[1]))
+    letters = iter(string.ascii_letters)
+    sa = [next(letters) for _ in range(na)]
+    sb = [next(letters) for _ in range(nb)]
+    try:
+        for i, j in zip(axes_a, axes_b, strict=True):
+            sb[j] = sa[i]
+    except (IndexError, ValueError):
+        raise ShapeError(f"tensordot: axes {axes} do not fit a.shape="
+                         f"{np.shape(_data(a))} and b.shape={np.shape(_data(b))}") from None
+    summed = set(sa[i] for i in axes_a)
+    out = [c for c in sa if c not in summed] + [c for c in sb if c not in summed]
+    return LA.einsum(a, b, subscripts="".join(sa) + "," + "".join(sb) + "->" + "".join(out))
+
+
+def cross_entropy(logits, labels) -> Tensor:
+    """Mean over the batch of ``-log softmax(logits)[label]``; stable for logits of 1e4.
+
+    ``logits`` is (batch, classes); ``labels`` an integer array or tensor of shape (batch,).
+    """
+    shape = np.shape(_data(logits))
+    y = B.xp.asarray(_data(labels))
+    if len(shape) != 2:
+        raise ShapeError(f"cross_entropy: logits.shape={shape}; logits must be (batch, "
+                         "classes): add a batch axis with logits[None]")
+    if y.dtype.kind not in "iu":
+        raise DTypeError(f"cross_entropy: labels.dtype={y.dtype}; labels must be integer "
+                         "class indices: use labels.astype(np.int64)")
+    if y.shape != shape[:1]:
+        raise ShapeError(f"cross_entropy: logits.shape={shape} and labels.shape={y.shape}; "
+                         f"labels must have shape ({shape[0]},)")
+    if y.size and (int(y.min()) < 0 or int(y.max()) >= shape[1]):
+        raise ShapeError(f"cross_entropy: labels lie in [{int(y.min())}, {int(y.max())}] but "
+                         f"logits.shape={shape} has {shape[1]} classes; use labels in "
+                         f"[0, {shape[1]})")
+    picked = getitem(log_softmax(logits, axis=-1), (B.xp.arange(shape[0]), y))
+    return -mean(picked)
+
+
+def mse_loss(pred, target) -> Tensor:
+    """Mean of ``(pred - target) ** 2``; the two shapes must be equal."""
+    sp, st = np.shape(_data(pred)), np.shape(_data(target))
+    if sp != st:
+        raise ShapeError(f"mse_loss: pred.shape={sp} and target.shape={st} differ; reshape "
+                         "one so they are equal (broadcasting here is almost always a bug)")
+    diff = pred - target
+    return mean(diff * diff)

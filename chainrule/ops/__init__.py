@@ -1,0 +1,11 @@
+"""The operator table: every primitive chainrule differentiates, declared once.
+
+``OPS`` maps each name to its :class:`~chainrule.ops.registry.Op`; the generated tests walk it.
+One file per family: :mod:`.elementwise`, :mod:`.reduce`, :mod:`.shape`, :mod:`.linalg`.
+"""
+
+from . import elementwise, linalg, reduce, shape
+from .registry import ELEMENTWISE, LINEAR, MULTILINEAR, OPS, BadInput, Op, Sample
+
+__all__ = ["OPS", "Op", "Sample", "BadInput", "ELEMENTWISE", "LINEAR", "MULTILINEAR",
+           "elementwise", "linalg", "reduce", "shape"]

@@ -1,0 +1,198 @@
+"""Elementwise operators: unary maps, binary arithmetic, ``where``, ``clip`` and comparisons.
+
+Every rule is one line in chainrule's own operators, so it can be differentiated again.  The
+Jacobians are diagonal, so forward mode is ``ELEMENTWISE``: the VJP rules applied to tangents.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import backend as B
+from ..errors import DTypeError, ShapeError
+from .registry import ELEMENTWISE, LINEAR, BadInput, Op, Sample
+from .samples import BINARY_SHAPES, binary, unary, uniform
+
+_BROADCAST_HINT = "make the trailing dimensions equal or 1 (reshape one input, or use .T)"
+_BAD_BINARY = lambda: [  # noqa: E731
+    BadInput((np.ones((3, 4)), np.ones(5)), {}, ShapeError, "(3, 4)"),
+    BadInput((np.ones((2, 3)), np.array(["a", "b", "c"])), {}, DTypeError, "<U1"),
+]
+
+
+def _unary_bad():
+    return [BadInput((np.array(["a"]),), {}, DTypeError, "<U1")]
+
+
+neg = Op("neg", lambda x: B.xp.negative(x), inputs=("x",),
+         vjp=(lambda g: -g,), jvp=LINEAR, samples=unary(), bad_inputs=_unary_bad,
+         doc="``-x``, elementwise.")
+
+exp = Op("exp", lambda x: B.xp.exp(x), inputs=("x",), saves=("ans",),
+         vjp=(lambda g, ans: g * ans,), jvp=ELEMENTWISE, samples=unary(),
+         bad_inputs=_unary_bad, doc="``e**x``, elementwise.")
+
+log = Op("log", lambda x: B.xp.log(x), inputs=("x",), saves=("x",),
+         vjp=(lambda g, x: g / x,), jvp=ELEMENTWISE, samples=unary(0.2, 3.0),
+         bad_inputs=_unary_bad, doc="Natural logarithm, elementwise.")
+
+sqrt = Op("sqrt", lambda x: B.xp.sqrt(x), inputs=("x",), saves=("ans",),
+          vjp=(lambda g, ans: 0.5 * g / ans,), jvp=ELEMENTWISE, samples=unary(0.2, 3.0),
+          bad_inputs=_unary_bad, doc="Square root, elementwise.")
+
+abs = Op("abs", lambda x: B.xp.abs(x), inputs=("x",),  # noqa: A001  (the public name)
+         residuals=lambda ans, x: (B.xp.sign(x),),
+         vjp=(lambda g, sign: g * sign,), jvp=ELEMENTWISE, samples=unary(gap=0.1),
+         bad_inputs=_unary_bad, doc="Absolute value, elementwise (gradient 0 at 0).")
+
+sin = Op("sin", lambda x: B.xp.sin(x), inputs=("x",), saves=("x",),
+         vjp=(lambda g, x: g * cos(x),), jvp=ELEMENTWISE, samples=unary(),
+         bad_inputs=_unary_bad, doc="Sine, elementwise.")
+
+cos = Op("cos", lambda x: B.xp.cos(x), inputs=("x",), saves=("x",),
+         vjp=(lambda g, x: -(g * sin(x)),), jvp=ELEMENTWISE, samples=unary(),
+         bad_inputs=_unary_bad, doc="Cosine, elementwise.")
+
+tanh = Op("tanh", lambda x: B.xp.tanh(x), inputs=("x",), saves=("ans",),
+          vjp=(lambda g, ans: g * (1.0 - ans * ans),), jvp=ELEMENTWISE, samples=unary(),
+          bad_inputs=_unary_bad, doc="Hyperbolic tangent, elementwise.")
+
+
+def _sigmoid(x):
+    xp = B.xp
+    e = xp.exp(-xp.abs(x))                   # never overflows
+    return xp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)
+
+
+sigmoid = Op("sigmoid", _sigmoid, inputs=("x",), saves=("ans",),
+             vjp=(lambda g, ans: g * (ans - ans * ans),), jvp=ELEMENTWISE,
+             samples=unary(-4.0, 4.0), bad_inputs=_unary_bad,
+             doc="Logistic sigmoid ``1 / (1 + e**-x)``, stable for large ``|x|``.")
+
+relu = Op("relu", lambda x: B.xp.maximum(x, 0), inputs=("x",),
+          residuals=lambda ans, x: (x > 0,),
+          vjp=(lambda g, mask: g * mask,), jvp=ELEMENTWISE, samples=unary(gap=0.1),
+          bad_inputs=_unary_bad,
+          doc="``max(x, 0)``; backward keeps a one-byte mask, not the input.")
+
+softplus = Op("softplus", lambda x: B.xp.logaddexp(0, x), inputs=("x",), saves=("x",),
+              vjp=(lambda g, x: g * sigmoid(x),), jvp=ELEMENTWISE, samples=unary(-4.0, 4.0),
+              bad_inputs=_unary_bad, doc="``log(1 + e**x)``, stable for large ``|x|``.")
+
+add = Op("add", lambda x, y: B.xp.add(x, y), inputs=("x", "y"), elementwise=True,
+         vjp=(lambda g: g, lambda g: g), jvp=ELEMENTWISE, samples=binary(),
+         bad_inputs=_BAD_BINARY, hint=_BROADCAST_HINT, doc="``x + y``, broadcasting.")
+
+sub = Op("sub", lambda x, y: B.xp.subtract(x, y), inputs=("x", "y"), elementwise=True,
+         vjp=(lambda g: g, lambda g: -g), jvp=ELEMENTWISE, samples=binary(),
+         bad_inputs=_BAD_BINARY, hint=_BROADCAST_HINT, doc="``x - y``, broadcasting.")
+
+mul = Op("mul", lambda x, y: B.xp.multiply(x, y), inputs=("x", "y"), elementwise=True,
+         saves=("x", "y"), vjp=(lambda g, x, y: g * y, lambda g, x, y: g * x),
+         jvp=ELEMENTWISE, samples=binary(), bad_inputs=_BAD_BINARY, hint=_BROADCAST_HINT,
+         doc="``x * y``, broadcasting.")
+
+div = Op("div", lambda x, y: B.xp.divide(x, y), inputs=("x", "y"), elementwise=True,
+         saves=("y", "ans"), vjp=(lambda g, y, ans: g / y, lambda g, y, ans: -(g * ans) / y),
+         jvp=ELEMENTWISE, samples=binary(-2.0, 2.0, 0.5, 2.0), bad_inputs=_BAD_BINARY,
+         hint=_BROADCAST_HINT, doc="``x / y``, broadcasting.")
+
+
+def _power_samples(rng):
+    samples = binary(0.5, 2.0, -1.5, 2.5)(rng)
+    samples.append(Sample((uniform(rng, (3, 4)), 2)))      # integer exponent, any sign of x
+    samples.append(Sample((uniform(rng, (4,)), 3.0)))
+    return samples
+
+
+power = Op("power", lambda x, y: B.xp.power(x, y), inputs=("x", "y"), elementwise=True,
+           saves=("x", "y", "ans"),
+           vjp=(lambda g, x, y, ans: g * y * x ** (y - 1), lambda g, x, y, ans: g * ans * log(x)),
+           jvp=ELEMENTWISE, samples=_power_samples, bad_inputs=_BAD_BINARY,
+           hint=_BROADCAST_HINT, doc="``x ** y``, broadcasting (``x > 0`` for a tensor ``y``).")
+
+
+def _tie_weights(x, y, greater: bool):
+    win = (x > y) if greater else (x < y)
+    dtype = np.result_type(x, y)
+    return (win.astype(dtype) + 0.5 * (x == y).astype(dtype),)
+
+
+def _apart(rng):
+    # inputs that never tie (a tie has no derivative to check)
+    out = []
+    for a, b in BINARY_SHAPES[:4]:
+        x = uniform(rng, a)
+        y = x + rng.choice([-0.5, 0.5], size=np.shape(x)) if a == b else uniform(rng, b)
+        out.append(Sample((x, y)))
+    return out
+
+
+maximum = Op("maximum", lambda x, y: B.xp.maximum(x, y), inputs=("x", "y"), elementwise=True,
+             residuals=lambda ans, x, y: _tie_weights(x, y, True),
+             vjp=(lambda g, w: g * w, lambda g, w: g * (1.0 - w)), jvp=ELEMENTWISE,
+             samples=_apart, bad_inputs=_BAD_BINARY, hint=_BROADCAST_HINT,
+             doc="Elementwise maximum; a tie shares the gradient equally.")
+
+minimum = Op("minimum", lambda x, y: B.xp.minimum(x, y), inputs=("x", "y"), elementwise=True,
+             residuals=lambda ans, x, y: _tie_weights(x, y, False),
+             vjp=(lambda g, w: g * w, lambda g, w: g * (1.0 - w)), jvp=ELEMENTWISE,
+             samples=_apart, bad_inputs=_BAD_BINARY, hint=_BROADCAST_HINT,
+             doc="Elementwise minimum; a tie shares the gradient equally.")
+
+
+def _where_samples(rng):
+    return [Sample((uniform(rng, (3, 4)), uniform(rng, (3, 4))),
+                   {"cond": rng.uniform(size=(3, 4)) > 0.5}),
+            Sample((uniform(rng, (4,)), uniform(rng, (3, 1))),
+                   {"cond": rng.uniform(size=(3, 4)) > 0.5})]
+
+
+where = Op("where", lambda a, b, *, cond: B.xp.where(cond, a, b), inputs=("a", "b"),
+           elementwise=True,
+           vjp=(lambda g, *, cond: where(g, 0.0, cond=cond),
+                lambda g, *, cond: where(0.0, g, cond=cond)),
+           jvp=ELEMENTWISE, samples=_where_samples,
+           bad_inputs=lambda: [BadInput((np.ones(3), np.ones(4)), {"cond": np.ones(3) > 0},
+                                        ShapeError, "(4,)")],
+           hint="cond, a and b must broadcast together",
+           doc="``a`` where ``cond`` is true, else ``b``; no gradient flows to ``cond``.")
+
+
+def _clip_forward(x, *, low, high):
+    return B.xp.clip(x, low, high)
+
+
+def _clip_mask(ans, x, *, low, high):
+    inside = B.xp.ones(x.shape, dtype=bool)
+    if low is not None:
+        inside &= x >= low
+    if high is not None:
+        inside &= x <= high
+    return (inside,)
+
+
+clip = Op("clip", _clip_forward, inputs=("x",), residuals=_clip_mask,
+          vjp=(lambda g, inside, *, low, high: g * inside,), jvp=ELEMENTWISE,
+          samples=lambda rng: [Sample((uniform(rng, (3, 4), gap=0.05),),
+                                      {"low": -1.0, "high": 1.03}),
+                               Sample((uniform(rng, (5,)),), {"low": None, "high": 0.51})],
+          bad_inputs=lambda: [BadInput((np.array(["a"]),), {"low": 0.0, "high": 1.0},
+                                       DTypeError, "<U1")],
+          doc="Limit values to ``[low, high]`` (either may be None); gradient 0 outside.")
+
+
+def _comparison(name, ufunc_name, doc):
+    return Op(name, lambda x, y: getattr(B.xp, ufunc_name)(x, y), inputs=("x", "y"),
+              samples=binary(),
+              bad_inputs=lambda: [BadInput((np.ones((3, 4)), np.ones(5)), {}, ShapeError,
+                                           "(3, 4)")],
+              hint=_BROADCAST_HINT, doc=doc + " Returns a bool tensor; not differentiable.")
+
+
+less = _comparison("less", "less", "``x < y``.")
+less_equal = _comparison("less_equal", "less_equal", "``x <= y``.")
+greater = _comparison("greater", "greater", "``x > y``.")
+greater_equal = _comparison("greater_equal", "greater_equal", "``x >= y``.")
+equal = _comparison("equal", "equal", "``x == y``.")
+not_equal = _comparison("not_equal", "not_equal", "``x != y``.")

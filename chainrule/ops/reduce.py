@@ -1,0 +1,78 @@
+"""Reductions: ``sum`` (linear) and ``max``/``min`` (gradient shared equally among ties).
+
+``axis`` is ``None`` (every axis) or a tuple of non-negative axes; the public functions in
+:mod:`chainrule.functional` normalise what users pass.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import backend as B
+from ..errors import ShapeError
+from .registry import LINEAR, BadInput, Op, Sample
+from .samples import uniform
+from .shape import broadcast_to, reshape
+
+
+def kept_shape(shape: tuple, axis) -> tuple:
+    """The shape a reduction over ``axis`` has with ``keepdims=True``."""
+    if axis is None:
+        return (1,) * len(shape)
+    return tuple(1 if i in axis else s for i, s in enumerate(shape))
+
+
+def _spread(g, xshape, axis, keepdims):
+    """Broadcast a reduced gradient back over the reduced axes."""
+    if not keepdims:
+        g = reshape(g, shape=kept_shape(xshape, axis))
+    return broadcast_to(g, shape=xshape)
+
+
+def _reduce_samples(rng):
+    return [Sample((uniform(rng, (3, 4)),), {"axis": None, "keepdims": False}),
+            Sample((uniform(rng, (3, 4)),), {"axis": (1,), "keepdims": False}),
+            Sample((uniform(rng, (2, 3, 4)),), {"axis": (0, 2), "keepdims": True}),
+            Sample((uniform(rng, (5,)),), {"axis": (0,), "keepdims": False})]
+
+
+def _bad_axis():
+    return [BadInput((np.ones((3, 4)),), {"axis": (2,), "keepdims": False}, ShapeError,
+                     "axis")]
+
+
+sum = Op(  # noqa: A001  (the public name)
+    "sum", lambda x, *, axis, keepdims: B.xp.sum(x, axis=axis, keepdims=keepdims),
+    inputs=("x",), saves=("x.shape",),
+    vjp=(lambda g, xshape, *, axis, keepdims: _spread(g, xshape, axis, keepdims),),
+    jvp=LINEAR, samples=_reduce_samples, bad_inputs=_bad_axis,
+    hint="axis must be in range(-x.ndim, x.ndim)", doc="Sum over ``axis``.")
+
+
+def _share(ans, x, *, axis, keepdims):
+    """Weights 1/count on the elements equal to the extreme, 0 elsewhere."""
+    if not keepdims:
+        ans = ans.reshape(kept_shape(x.shape, axis))
+    hit = (x == ans).astype(x.dtype)
+    return (hit / hit.sum(axis=axis, keepdims=True),)
+
+
+def _extreme(name, reducer, doc):
+    return Op(
+        name, lambda x, *, axis, keepdims: reducer(x, axis=axis, keepdims=keepdims),
+        inputs=("x",), saves=("x.shape",), residuals=_share,
+        vjp=(lambda g, xshape, w, *, axis, keepdims: _spread(g, xshape, axis, keepdims) * w,),
+        jvp=lambda t, xshape, w, *, axis, keepdims: sum(t[0] * w, axis=axis,
+                                                        keepdims=keepdims),
+        samples=_reduce_samples,
+        bad_inputs=lambda: _bad_axis() + [
+            BadInput((np.ones((0, 3)),), {"axis": (0,), "keepdims": False}, ShapeError,
+                     "(0, 3)")],
+        hint="axis must be in range(-x.ndim, x.ndim), and the reduced axes non-empty",
+        doc=doc)
+
+
+max = _extreme("max", lambda x, **kw: B.xp.max(x, **kw),  # noqa: A001
+               "Maximum over ``axis``; tied maxima share the gradient equally.")
+min = _extreme("min", lambda x, **kw: B.xp.min(x, **kw),  # noqa: A001
+               "Minimum over ``axis``; tied minima share the gradient equally.")

@@ -1,0 +1,165 @@
+"""Shape operators: reshape, transpose, broadcast_to/sum_to, indexing, concatenation, casts.
+
+All are linear, so forward mode applies the operator to the tangents (``LINEAR``).
+``broadcast_to`` and ``sum_to`` are each other's VJP, and so are ``getitem`` and ``scatter``:
+this is where every broadcast and every index is un-done, once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import backend as B
+from ..errors import DTypeError, ShapeError
+from .registry import LINEAR, BadInput, Op, Sample
+from .samples import uniform
+
+reshape = Op("reshape", lambda x, *, shape: B.xp.reshape(x, shape), inputs=("x",),
+             saves=("x.shape",), vjp=(lambda g, xshape, *, shape: reshape(g, shape=xshape),),
+             jvp=LINEAR,
+             samples=lambda rng: [Sample((uniform(rng, (3, 4)),), {"shape": (2, 6)}),
+                                  Sample((uniform(rng, (6,)),), {"shape": (3, -1)}),
+                                  Sample((uniform(rng, (1,)),), {"shape": ()})],
+             bad_inputs=lambda: [BadInput((np.ones((3, 4)),), {"shape": (5, 2)}, ShapeError,
+                                          "(3, 4)")],
+             hint="the new shape must have as many elements as the old one",
+             doc="The same elements in a new shape.")
+
+
+def _inverse(axes, ndim):
+    if axes is None:
+        return None
+    return tuple(int(i) for i in np.argsort([a % ndim for a in axes]))
+
+
+transpose = Op("transpose", lambda x, *, axes: B.xp.transpose(x, axes), inputs=("x",),
+               saves=("x.shape",),
+               vjp=(lambda g, xshape, *, axes: transpose(g, axes=_inverse(axes, len(xshape))),),
+               jvp=LINEAR,
+               samples=lambda rng: [Sample((uniform(rng, (3, 4)),), {"axes": None}),
+                                    Sample((uniform(rng, (2, 3, 4)),), {"axes": (1, 2, 0)})],
+               bad_inputs=lambda: [BadInput((np.ones((3, 4)),), {"axes": (0, 0)}, ShapeError,
+                                            "(3, 4)")],
+               hint="axes must be a permutation of range(x.ndim)",
+               doc="Permute the axes (reverse them when ``axes`` is None).")
+
+
+def _sum_to(x, *, shape):
+    shape = tuple(shape)
+    if x.shape == shape:
+        return x
+    lead = x.ndim - len(shape)
+    if lead < 0 or any(s not in (1, n) for s, n in zip(shape, x.shape[lead:])):
+        raise ValueError(f"shape {shape} does not broadcast to {x.shape}")
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, s in enumerate(shape) if s == 1 and x.shape[lead + i] != 1)
+    out = x.sum(axis=axes, keepdims=True)
+    return out.reshape(shape) if lead else out
+
+
+broadcast_to = Op(
+    "broadcast_to", lambda x, *, shape: B.xp.broadcast_to(x, shape), inputs=("x",),
+    saves=("x.shape",), vjp=(lambda g, xshape, *, shape: sum_to(g, shape=xshape),),
+    jvp=LINEAR,
+    samples=lambda rng: [Sample((uniform(rng, (3, 1)),), {"shape": (2, 3, 4)}),
+                         Sample((uniform(rng, ()),), {"shape": (5,)})],
+    bad_inputs=lambda: [BadInput((np.ones((3, 4)),), {"shape": (5, 4)}, ShapeError, "(3, 4)")],
+    hint="each dimension must be equal to the target's or 1",
+    doc="Repeat ``x`` along new and size-1 axes to ``shape`` (a view; VJP is ``sum_to``).")
+
+sum_to = Op(
+    "sum_to", _sum_to, inputs=("x",), saves=("x.shape",),
+    vjp=(lambda g, xshape, *, shape: broadcast_to(g, shape=xshape),), jvp=LINEAR,
+    samples=lambda rng: [Sample((uniform(rng, (2, 3, 4)),), {"shape": (3, 1)}),
+                         Sample((uniform(rng, (3, 4)),), {"shape": (4,)}),
+                         Sample((uniform(rng, (3, 4)),), {"shape": (3, 4)})],
+    bad_inputs=lambda: [BadInput((np.ones((3, 4)),), {"shape": (2, 4)}, ShapeError, "(3, 4)")],
+    hint="shape must broadcast to x.shape",
+    doc="Sum ``x`` down to ``shape``, the inverse of broadcasting (VJP is ``broadcast_to``).")
+
+
+def is_basic(index) -> bool:
+    """Whether ``index`` uses only ints, slices, None and Ellipsis (no repeats possible)."""
+    items = index if isinstance(index, tuple) else (index,)
+    return all(isinstance(i, (int, slice, type(None), type(Ellipsis))) for i in items)
+
+
+def _scatter(g, *, index, shape):
+    out = B.xp.zeros(shape, dtype=g.dtype)
+    if is_basic(index):
+        out[index] = g
+    else:
+        B.xp.add.at(out, index, g)            # repeated indices add up
+    return out
+
+
+def _index_samples(rng):
+    return [Sample((uniform(rng, (4, 5)),), {"index": (slice(1, 3), slice(None, None, 2))}),
+            Sample((uniform(rng, (4, 5)),), {"index": (np.array([0, 2, 2]),)}),
+            Sample((uniform(rng, (4, 5)),), {"index": (np.array([0, 1, 3]),
+                                                       np.array([4, 4, 0]))}),
+            Sample((uniform(rng, (2, 3, 4)),), {"index": (1, Ellipsis, None, 2)})]
+
+
+getitem = Op("getitem", lambda x, *, index: x[index], inputs=("x",), saves=("x.shape",),
+             vjp=(lambda g, xshape, *, index: scatter(g, index=index, shape=xshape),),
+             jvp=LINEAR, samples=_index_samples,
+             bad_inputs=lambda: [BadInput((np.ones((3, 4)),), {"index": (5,)}, ShapeError,
+                                          "(3, 4)")],
+             hint="use indices within the shape (basic slices, ints, or integer arrays)",
+             doc="``x[index]`` for basic slices and integer arrays (VJP is ``scatter``).")
+
+scatter = Op("scatter", _scatter, inputs=("g",),
+             vjp=(lambda g, *, index, shape: getitem(g, index=index),), jvp=LINEAR,
+             samples=lambda rng: [
+                 Sample((uniform(rng, (3, 5)),), {"index": (np.array([0, 2, 2]),),
+                                                   "shape": (4, 5)}),
+                 Sample((uniform(rng, (2, 5)),), {"index": (slice(1, 3),), "shape": (4, 5)})],
+             bad_inputs=lambda: [BadInput((np.ones((2, 5)),), {"index": (slice(0, 3),),
+                                                               "shape": (4, 5)},
+                                          ShapeError, "(2, 5)")],
+             hint="g must have the shape of zeros(shape)[index]",
+             doc="Zeros of ``shape`` with ``g`` added at ``index`` (the VJP of ``getitem``).")
+
+
+def _concat_vjp(i, g, *, axis, bounds):
+    return getitem(g, index=(slice(None),) * axis + (slice(*bounds[i]),))
+
+
+def concat_bounds(shapes, axis: int) -> tuple:
+    """The (start, stop) of each input along ``axis`` in the concatenation."""
+    bounds, start = [], 0
+    for shape in shapes:
+        bounds.append((start, start + shape[axis]))
+        start += shape[axis]
+    return tuple(bounds)
+
+
+def _concat_samples(rng):
+    xs = (uniform(rng, (2, 3)), uniform(rng, (4, 3)))
+    ys = (uniform(rng, (2, 1)), uniform(rng, (2, 2)), uniform(rng, (2, 3)))
+    return [Sample(xs, {"axis": 0, "bounds": concat_bounds([x.shape for x in xs], 0)}),
+            Sample(ys, {"axis": 1, "bounds": concat_bounds([y.shape for y in ys], 1)})]
+
+
+concatenate = Op(
+    "concatenate", lambda *xs, axis, bounds: B.xp.concatenate(xs, axis=axis), inputs="*xs",
+    vjp=_concat_vjp, jvp=LINEAR, samples=_concat_samples,
+    bad_inputs=lambda: [BadInput((np.ones((2, 3)), np.ones((2, 4))),
+                                 {"axis": 0, "bounds": ((0, 2), (2, 4))}, ShapeError, "(2, 4)")],
+    hint="every input must have the same shape except along axis",
+    doc="Join tensors along an existing axis.")
+
+astype = Op("astype", lambda x, *, dtype: x.astype(dtype), inputs=("x",), saves=("x.dtype",),
+            vjp=(lambda g, xdtype, *, dtype: astype(g, dtype=xdtype),), jvp=LINEAR,
+            samples=lambda rng: [Sample((uniform(rng, (3,)),), {"dtype": np.float64})],
+            bad_inputs=lambda: [BadInput((np.array(["x"]),), {"dtype": np.float32}, ShapeError,
+                                         "<U1")],
+            doc="Convert to ``dtype`` (differentiable between floating dtypes).")
+
+identity = Op("identity", lambda x: x, inputs=("x",), vjp=(lambda g: g,), jvp=LINEAR,
+              samples=lambda rng: [Sample((uniform(rng, (3, 2)),))],
+              bad_inputs=lambda: [], doc="``x`` itself, as a new node of the graph.")
+
+__all__ = ["reshape", "transpose", "broadcast_to", "sum_to", "getitem", "scatter",
+           "concatenate", "astype", "identity", "concat_bounds", "is_basic", "DTypeError"]
