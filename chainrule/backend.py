@@ -15,10 +15,11 @@ import types
 
 import numpy
 
-__all__ = ["xp", "use", "ndarray_types", "to_numpy"]
+__all__ = ["xp", "use", "ndarray_types", "to_numpy", "on_change"]
 
 xp: types.ModuleType = numpy
 ndarray_types: tuple[type, ...] = (numpy.ndarray,)
+on_change: list = []        # callables run after use(), for layers that cache xp functions
 
 
 def use(module: types.ModuleType) -> None:
@@ -28,6 +29,8 @@ def use(module: types.ModuleType) -> None:
         raise TypeError(f"{module!r} does not look like a NumPy-compatible array module")
     xp = module
     ndarray_types = (module.ndarray,) if module is numpy else (module.ndarray, numpy.ndarray)
+    for callback in on_change:
+        callback()
 
 
 def to_numpy(array) -> numpy.ndarray:

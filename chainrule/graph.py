@@ -38,12 +38,13 @@ __all__ = [
 class _Mode:
     """Process-wide switches read on every operator call (plain attributes: cheap to read)."""
 
-    __slots__ = ("grad_enabled", "anomaly", "fwd_levels")
+    __slots__ = ("grad_enabled", "anomaly", "fwd_levels", "raw")
 
     def __init__(self) -> None:
         self.grad_enabled = True
         self.anomaly = False
         self.fwd_levels: list[int] = []
+        self.raw = False            # inside a first-order backward: operators return arrays
 
 
 mode = _Mode()
@@ -123,8 +124,11 @@ class Node:
         label = f" {self.name}" if self.name else ""
         return f"<Node {self.op.name}{label} shape={self.shape} dtype={self.dtype}>"
 
-    def unpack(self, create_graph: bool) -> tuple:
-        """Return the saved values as the VJP takes them, checking none was changed in place."""
+    def unpack(self, create_graph: bool, tensor_type, raw: bool = False) -> tuple:
+        """Return the saved values as the VJP takes them, checking none was changed in place.
+
+        With ``raw`` (a first-order backward), tensors are replaced by their arrays.
+        """
         saved = self.saved
         if saved is None:
             raise GraphError(
@@ -132,27 +136,29 @@ class Node:
                 "which was already freed by an earlier backward(); pass retain_graph=True to the "
                 "first backward() or grad() if you need to go through the graph twice"
             )
-        if self.versions is not None:
-            for position, tensor, version in self.versions:
-                if tensor is None:
-                    raise GraphError(
-                        f"'{self.op.name}' saved its output (shape {self.shape}, dtype "
-                        f"{self.dtype}) for backward, and it was changed in place afterwards; "
-                        "compute the gradient before changing it, or change a copy"
-                    )
-                if tensor._version != version:
-                    raise GraphError(
-                        f"'{self.op.name}' saved input {position} (shape {tensor.shape}, dtype "
-                        f"{tensor.dtype}) for backward, and it was changed in place afterwards "
-                        f"(version {version} -> {tensor._version}); compute the gradient before "
-                        "changing it, or change a copy"
-                    )
+        versions = self.versions
+        for position, value in enumerate(saved):
+            if isinstance(value, tensor_type) and value._version != (
+                    versions.get(position, 0) if versions else 0):
+                raise GraphError(
+                    f"'{self.op.name}' saved input {position} (shape {value.shape}, dtype "
+                    f"{value.dtype}) for backward, and it was changed in place afterwards "
+                    f"(version {versions.get(position, 0) if versions else 0} -> "
+                    f"{value._version}); compute the gradient before changing it, or change "
+                    "a copy"
+                )
         ans_at = self.op._ans_at
+        if versions and "ans" in versions:
+            raise GraphError(
+                f"'{self.op.name}' saved its output (shape {self.shape}, dtype {self.dtype}) for "
+                "backward, and it was changed in place afterwards; compute the gradient before "
+                "changing it, or change a copy"
+            )
+        if raw:
+            return tuple(v._data if isinstance(v, tensor_type) else v for v in saved)
         if ans_at < 0:
             return saved
-        from .tensor import Tensor
-
-        ans = Tensor._wrap(saved[ans_at], self if create_graph else None)
+        ans = tensor_type._wrap(saved[ans_at], self if create_graph else None)
         if self.ans_tangents is not None:
             ans._tangents = self.ans_tangents
         return saved[:ans_at] + (ans,) + saved[ans_at + 1:]
@@ -197,7 +203,7 @@ def user_frames(stack: traceback.StackSummary) -> str:
 
 
 def _anomaly_check(node: Node, i: int, grad) -> None:
-    data = grad._data
+    data = getattr(grad, "_data", grad)
     if not bool(data.dtype.kind != "f" or backend.xp.isfinite(data).all()):
         where = user_frames(node.trace) if node.trace else "(unknown)\n"
         raise AnomalyError(
@@ -227,11 +233,14 @@ def backward(roots, grads, *, inputs=None, retain_graph=False, create_graph=Fals
     """
     from .tensor import Tensor
 
-    pending: dict[int, Tensor] = {}
+    raw = not create_graph and not mode.fwd_levels
+    pending: dict = {}
     root_nodes = []
     for root, g in zip(roots, grads):
-        key = root._node if root._node is not None else root
-        _accumulate(pending, id(key), g)
+        if raw:
+            g = g._data
+        key = id(root._node if root._node is not None else root)
+        pending[key] = g if key not in pending else _accumulate(pending[key], g)
         if root._node is not None:
             root_nodes.append(root._node)
     order = toposort(root_nodes)
@@ -255,6 +264,8 @@ def backward(roots, grads, *, inputs=None, retain_graph=False, create_graph=Fals
     anomaly = mode.anomaly
     mode.grad_enabled = create_graph
     mode.anomaly = False        # checked per node below, so the error names the node's op
+    mode.raw = raw              # VJP rules run on arrays: the same rules, NumPy's speed
+    stored: set[int] = set()    # arrays already handed out as a .grad (never share one)
     try:
         for node in reversed(order):
             g = pending.pop(id(node), None)
@@ -264,36 +275,57 @@ def backward(roots, grads, *, inputs=None, retain_graph=False, create_graph=Fals
                 for ref in node.retain:
                     t = ref()
                     if t is not None:
-                        t.grad = g if t.grad is None else t.grad + g
+                        _store_grad(t, g, raw, stored)
             if targets is not None and id(node) in targets:
                 results[targets[id(node)]] = g
-            saved = node.unpack(create_graph)
             op = node.op
+            saved = node.unpack(create_graph, Tensor, raw)
             params = node.params
             for i, edge in enumerate(node.edges):
                 if edge is None:
                     continue
-                gi = op.vjp_at(i)(g, *saved, **params)
-                gi = _conform(node, i, edge, gi)
+                gi = (op.vjp(i, g, *saved, **params) if op.variadic
+                      else op.vjp[i](g, *saved, **params))
+                if raw and isinstance(gi, Tensor):
+                    gi = gi._data
+                if type(edge) is Node:
+                    if gi.shape != edge.shape:
+                        _bad_shape(node, i, gi, edge.shape)
+                    if gi.dtype != edge.dtype:
+                        gi = gi.astype(edge.dtype)
+                    if anomaly:
+                        _anomaly_check(node, i, gi)
+                    key = id(edge)
+                    current = pending.get(key)
+                    pending[key] = gi if current is None else _accumulate(current, gi)
+                    continue
+                data = edge._data
+                if gi.shape != data.shape:
+                    _bad_shape(node, i, gi, data.shape)
+                if gi.dtype != data.dtype:
+                    gi = gi.astype(data.dtype)
                 if anomaly:
                     _anomaly_check(node, i, gi)
-                if type(edge) is Node:
-                    _accumulate(pending, id(edge), gi)
-                elif targets is None:
-                    edge.grad = _fresh(gi) if edge.grad is None else edge.grad + gi
+                if targets is None:
+                    _store_grad(edge, gi, raw, stored)
                 elif id(edge) in targets:
-                    _accumulate(pending, id(edge), gi)
+                    key = id(edge)
+                    current = pending.get(key)
+                    pending[key] = gi if current is None else _accumulate(current, gi)
             if not retain_graph:
                 node.release()
     finally:
         mode.grad_enabled = previous
         mode.anomaly = anomaly
+        mode.raw = False
 
     if targets is None:
         return None
     for key, position in targets.items():
         if results[position] is None and key in pending:
             results[position] = pending[key]
+    if raw:
+        results = [None if r is None else Tensor._wrap(_as_array(r)) for r in results]
     for position, t in enumerate(inputs):
         if results[position] is None and not allow_unused:
             raise GraphError(
@@ -316,33 +348,37 @@ def _prune(order: list[Node], targets: dict[int, int]) -> list[Node]:
     return kept
 
 
-def _accumulate(pending: dict, key: int, g) -> None:
-    current = pending.get(key)
-    pending[key] = g if current is None else current + g
+def _accumulate(current, g):
+    """The sum of two gradients reaching one variable along different paths (fan-out)."""
+    return current + g
 
 
-def _conform(node: Node, i: int, edge, gi):
-    """Check a VJP's result against its input's shape; cast to the input's dtype."""
-    if type(edge) is Node:
-        shape, dtype = edge.shape, edge.dtype
-    else:
-        shape, dtype = edge._data.shape, edge._data.dtype
-    if gi._data.shape != shape:
-        raise GraphError(
-            f"vjp of '{node.op.name}' returned a gradient of shape {gi._data.shape} for its "
-            f"input {i} of shape {shape}; this is a bug in the operator's rule"
-        )
-    if gi._data.dtype != dtype:
-        gi = gi.astype(dtype)
-    return gi
+def _as_array(g):
+    return g if isinstance(g, backend.ndarray_types) else backend.xp.asarray(g)
 
 
-def _fresh(g):
-    """A gradient to store on a leaf: its own writeable array, never a view into the graph."""
-    data = g._data
-    if not data.flags.writeable or data.base is not None:
-        g = type(g)._wrap(data.copy(), g._node)
-    return g
+def _store_grad(t, g, raw: bool, stored: set) -> None:
+    """Accumulate ``g`` (an array when ``raw``, else a tensor) into ``t.grad``.
+
+    A gradient stored on a tensor is its own writeable array: views into the graph and arrays
+    already handed to another tensor in this backward are copied first.
+    """
+    data = _as_array(g) if raw else g._data
+    if t.grad is not None:
+        total = t.grad._data + data if raw else (t.grad + g)._data
+        t.grad = type(t)._wrap(total) if raw else t.grad + g
+        return
+    if not data.flags.writeable or data.base is not None or id(data) in stored:
+        data = data.copy()
+    stored.add(id(data))
+    t.grad = type(t)._wrap(data, None if raw else g._node)
+
+
+def _bad_shape(node: Node, i: int, gi, shape) -> None:
+    raise GraphError(
+        f"vjp of '{node.op.name}' returned a gradient of shape {gi.shape} for its "
+        f"input {i} of shape {shape}; this is a bug in the operator's rule"
+    )
 
 
 def retain(tensor) -> None:

@@ -175,7 +175,7 @@ class Tensor:
         node = self._node
         if node is not None and node.op._ans_at >= 0 and node.saved is not None:
             # its saved output is stale now: a later backward through it says so
-            node.versions = (node.versions or ()) + ((node.op._ans_at, None, -1),)
+            node.versions = {**(node.versions or {}), "ans": self._version}
 
     def __setitem__(self, index, value) -> None:
         self._mutated()

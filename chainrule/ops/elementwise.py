@@ -24,36 +24,36 @@ def _unary_bad():
     return [BadInput((np.array(["a"]),), {}, DTypeError, "<U1")]
 
 
-neg = Op("neg", lambda x: B.xp.negative(x), inputs=("x",),
+neg = Op("neg", "negative", inputs=("x",),
          vjp=(lambda g: -g,), jvp=LINEAR, samples=unary(), bad_inputs=_unary_bad,
          doc="``-x``, elementwise.")
 
-exp = Op("exp", lambda x: B.xp.exp(x), inputs=("x",), saves=("ans",),
+exp = Op("exp", "exp", inputs=("x",), saves=("ans",),
          vjp=(lambda g, ans: g * ans,), jvp=ELEMENTWISE, samples=unary(),
          bad_inputs=_unary_bad, doc="``e**x``, elementwise.")
 
-log = Op("log", lambda x: B.xp.log(x), inputs=("x",), saves=("x",),
+log = Op("log", "log", inputs=("x",), saves=("x",),
          vjp=(lambda g, x: g / x,), jvp=ELEMENTWISE, samples=unary(0.2, 3.0),
          bad_inputs=_unary_bad, doc="Natural logarithm, elementwise.")
 
-sqrt = Op("sqrt", lambda x: B.xp.sqrt(x), inputs=("x",), saves=("ans",),
+sqrt = Op("sqrt", "sqrt", inputs=("x",), saves=("ans",),
           vjp=(lambda g, ans: 0.5 * g / ans,), jvp=ELEMENTWISE, samples=unary(0.2, 3.0),
           bad_inputs=_unary_bad, doc="Square root, elementwise.")
 
-abs = Op("abs", lambda x: B.xp.abs(x), inputs=("x",),  # noqa: A001  (the public name)
+abs = Op("abs", "abs", inputs=("x",),  # noqa: A001  (the public name)
          residuals=lambda ans, x: (B.xp.sign(x),),
          vjp=(lambda g, sign: g * sign,), jvp=ELEMENTWISE, samples=unary(gap=0.1),
          bad_inputs=_unary_bad, doc="Absolute value, elementwise (gradient 0 at 0).")
 
-sin = Op("sin", lambda x: B.xp.sin(x), inputs=("x",), saves=("x",),
+sin = Op("sin", "sin", inputs=("x",), saves=("x",),
          vjp=(lambda g, x: g * cos(x),), jvp=ELEMENTWISE, samples=unary(),
          bad_inputs=_unary_bad, doc="Sine, elementwise.")
 
-cos = Op("cos", lambda x: B.xp.cos(x), inputs=("x",), saves=("x",),
+cos = Op("cos", "cos", inputs=("x",), saves=("x",),
          vjp=(lambda g, x: -(g * sin(x)),), jvp=ELEMENTWISE, samples=unary(),
          bad_inputs=_unary_bad, doc="Cosine, elementwise.")
 
-tanh = Op("tanh", lambda x: B.xp.tanh(x), inputs=("x",), saves=("ans",),
+tanh = Op("tanh", "tanh", inputs=("x",), saves=("ans",),
           vjp=(lambda g, ans: g * (1.0 - ans * ans),), jvp=ELEMENTWISE, samples=unary(),
           bad_inputs=_unary_bad, doc="Hyperbolic tangent, elementwise.")
 
@@ -79,20 +79,20 @@ softplus = Op("softplus", lambda x: B.xp.logaddexp(0, x), inputs=("x",), saves=(
               vjp=(lambda g, x: g * sigmoid(x),), jvp=ELEMENTWISE, samples=unary(-4.0, 4.0),
               bad_inputs=_unary_bad, doc="``log(1 + e**x)``, stable for large ``|x|``.")
 
-add = Op("add", lambda x, y: B.xp.add(x, y), inputs=("x", "y"), elementwise=True,
+add = Op("add", "add", inputs=("x", "y"), elementwise=True,
          vjp=(lambda g: g, lambda g: g), jvp=ELEMENTWISE, samples=binary(),
          bad_inputs=_BAD_BINARY, hint=_BROADCAST_HINT, doc="``x + y``, broadcasting.")
 
-sub = Op("sub", lambda x, y: B.xp.subtract(x, y), inputs=("x", "y"), elementwise=True,
+sub = Op("sub", "subtract", inputs=("x", "y"), elementwise=True,
          vjp=(lambda g: g, lambda g: -g), jvp=ELEMENTWISE, samples=binary(),
          bad_inputs=_BAD_BINARY, hint=_BROADCAST_HINT, doc="``x - y``, broadcasting.")
 
-mul = Op("mul", lambda x, y: B.xp.multiply(x, y), inputs=("x", "y"), elementwise=True,
+mul = Op("mul", "multiply", inputs=("x", "y"), elementwise=True,
          saves=("x", "y"), vjp=(lambda g, x, y: g * y, lambda g, x, y: g * x),
          jvp=ELEMENTWISE, samples=binary(), bad_inputs=_BAD_BINARY, hint=_BROADCAST_HINT,
          doc="``x * y``, broadcasting.")
 
-div = Op("div", lambda x, y: B.xp.divide(x, y), inputs=("x", "y"), elementwise=True,
+div = Op("div", "divide", inputs=("x", "y"), elementwise=True,
          saves=("y", "ans"), vjp=(lambda g, y, ans: g / y, lambda g, y, ans: -(g * ans) / y),
          jvp=ELEMENTWISE, samples=binary(-2.0, 2.0, 0.5, 2.0), bad_inputs=_BAD_BINARY,
          hint=_BROADCAST_HINT, doc="``x / y``, broadcasting.")
@@ -105,7 +105,7 @@ def _power_samples(rng):
     return samples
 
 
-power = Op("power", lambda x, y: B.xp.power(x, y), inputs=("x", "y"), elementwise=True,
+power = Op("power", "power", inputs=("x", "y"), elementwise=True,
            saves=("x", "y", "ans"),
            vjp=(lambda g, x, y, ans: g * y * x ** (y - 1), lambda g, x, y, ans: g * ans * log(x)),
            jvp=ELEMENTWISE, samples=_power_samples, bad_inputs=_BAD_BINARY,
@@ -128,13 +128,13 @@ def _apart(rng):
     return out
 
 
-maximum = Op("maximum", lambda x, y: B.xp.maximum(x, y), inputs=("x", "y"), elementwise=True,
+maximum = Op("maximum", "maximum", inputs=("x", "y"), elementwise=True,
              residuals=lambda ans, x, y: _tie_weights(x, y, True),
              vjp=(lambda g, w: g * w, lambda g, w: g * (1.0 - w)), jvp=ELEMENTWISE,
              samples=_apart, bad_inputs=_BAD_BINARY, hint=_BROADCAST_HINT,
              doc="Elementwise maximum; a tie shares the gradient equally.")
 
-minimum = Op("minimum", lambda x, y: B.xp.minimum(x, y), inputs=("x", "y"), elementwise=True,
+minimum = Op("minimum", "minimum", inputs=("x", "y"), elementwise=True,
              residuals=lambda ans, x, y: _tie_weights(x, y, False),
              vjp=(lambda g, w: g * w, lambda g, w: g * (1.0 - w)), jvp=ELEMENTWISE,
              samples=_apart, bad_inputs=_BAD_BINARY, hint=_BROADCAST_HINT,
@@ -183,7 +183,7 @@ clip = Op("clip", _clip_forward, inputs=("x",), residuals=_clip_mask,
 
 
 def _comparison(name, ufunc_name, doc):
-    return Op(name, lambda x, y: getattr(B.xp, ufunc_name)(x, y), inputs=("x", "y"),
+    return Op(name, ufunc_name, inputs=("x", "y"),
               samples=binary(),
               bad_inputs=lambda: [BadInput((np.ones((3, 4)), np.ones(5)), {}, ShapeError,
                                            "(3, 4)")],

@@ -16,6 +16,11 @@ An operator is declared once, with
 - ``samples`` and ``bad_inputs``: the test inputs (with their domain) and the inputs that must
   raise, which the generated tests consume.
 
+A rule uses only chainrule's functions and the arithmetic operators, never tensor-only methods:
+the same rule runs on tensors when the backward pass is recorded (``create_graph=True`` or
+forward mode), and on plain arrays in a first-order backward, where every operator returns an
+array and NumPy does the work without dispatch.
+
 Elementwise operators broadcast explicitly: an input that needs a gradient and has a smaller
 shape than the output is first passed through the recorded ``broadcast_to``, whose VJP is
 ``sum_to``, so no elementwise rule ever un-broadcasts by hand.
@@ -23,6 +28,7 @@ shape than the output is first passed through the recorded ``broadcast_to``, who
 
 from __future__ import annotations
 
+import operator
 import traceback
 from typing import Callable, NamedTuple
 
@@ -66,7 +72,8 @@ class Op:
         if name in OPS:
             raise ValueError(f"operator {name!r} is declared twice")
         self.name = name
-        self.forward = forward
+        self._forward = forward
+        self.forward = _resolve(forward)
         self.variadic = isinstance(inputs, str)
         self.inputs = (inputs,) if self.variadic else tuple(inputs)
         self.vjp = vjp
@@ -80,6 +87,7 @@ class Op:
         self.__doc__ = doc or f"The '{name}' operator."
         self._plan = self._compile_saves()
         self._ans_at = self.saves.index("ans") if "ans" in self.saves else -1
+        self._saver = self._compile_saver()
         OPS[name] = self
 
     @property
@@ -100,6 +108,35 @@ class Op:
                 raise ValueError(f"{self.name}: cannot save {entry!r}")
         return tuple(plan)
 
+    def _compile_saver(self) -> Callable:
+        """A function ``(args, ans) -> list`` building what backward keeps (the hot path)."""
+        plan = self._plan
+        if not plan:
+            return lambda args, ans: []
+        if all(kind == 0 for kind, _ in plan):
+            pick = operator.itemgetter(*[i for _, i in plan])
+            if len(plan) == 1:
+                return lambda args, ans: [pick(args)]
+            return lambda args, ans: list(pick(args))
+        if plan == ((1, 0),):
+            return lambda args, ans: [ans]
+
+        def save(args, ans):
+            saved = []
+            for kind, i in plan:
+                if kind == 0:
+                    saved.append(args[i])
+                elif kind == 1:
+                    saved.append(ans)
+                elif kind == 2:
+                    saved.append(_shape(_data(args[i])))
+                elif kind == 3:
+                    saved.append(_dtype(_data(args[i])))
+                else:
+                    saved.extend(args)
+            return saved
+        return save
+
     def vjp_at(self, i: int) -> Callable:
         """The VJP rule for input ``i``."""
         if self.variadic:
@@ -112,9 +149,17 @@ class Op:
 
     # ------------------------------------------------------------ the hot path
     def __call__(self, *args, **params):
-        arrays = [a._data if isinstance(a, Tensor) else a for a in args]
         try:
-            ans = self.forward(*arrays, **params)
+            if len(args) == 2:
+                a, b = args
+                ans = self.forward(a._data if isinstance(a, Tensor) else a,
+                                   b._data if isinstance(b, Tensor) else b, **params)
+            elif len(args) == 1:
+                a = args[0]
+                ans = self.forward(a._data if isinstance(a, Tensor) else a, **params)
+            else:
+                ans = self.forward(*[a._data if isinstance(a, Tensor) else a for a in args],
+                                   **params)
         except ChainruleError:
             raise
         except (ValueError, TypeError, IndexError) as exc:
@@ -122,89 +167,93 @@ class Op:
         if not isinstance(ans, backend.ndarray_types):
             ans = backend.xp.asarray(ans)
         m = mode
-        rec = fwd = False
-        if ans.dtype.kind == "f":
-            if m.grad_enabled and self.vjp is not None:
+        if m.grad_enabled and self.vjp is not None:
+            for a in args:
+                if isinstance(a, Tensor) and a._rg:
+                    if ans.dtype.kind == "f":
+                        return self._apply(args, params, ans, True)
+                    break
+        if m.fwd_levels or m.anomaly:
+            return self._apply(args, params, ans, False)
+        return ans if m.raw else Tensor._wrap(ans)
+
+    def _apply(self, args, params, ans, rec: bool):
+        """Record a node (``rec``), carry forward-mode tangents and check for anomalies."""
+        m = mode
+        fwd = False
+        if m.fwd_levels and ans.dtype.kind == "f":
+            for a in args:
+                if isinstance(a, Tensor) and a._tangents:
+                    fwd = True
+                    break
+        node = None
+        if rec or fwd:
+            if self.elementwise:
+                shape = ans.shape
                 for a in args:
-                    if isinstance(a, Tensor) and a._rg:
-                        rec = True
+                    if (isinstance(a, Tensor) and a._data.shape != shape
+                            and (a._rg or a._tangents)):
+                        args = self._broadcast(args, shape)
                         break
-            if m.fwd_levels:
-                for a in args:
-                    if isinstance(a, Tensor) and a._tangents:
-                        fwd = True
-                        break
-        if not (rec or fwd):
-            out = Tensor._wrap(ans)
-            if m.anomaly:
-                self._check_finite(args, ans)
-            return out
-        if self.elementwise:
-            args, arrays = self._broadcast(args, arrays, ans.shape)
-        node = self._record(args, arrays, params, ans) if rec else None
+            if rec:
+                node = self._record(args, params, ans)
         out = Tensor._wrap(ans, node)
         if fwd:
-            self._push_tangents(args, arrays, params, out, node)
+            self._push_tangents(args, params, out, node)
         if m.anomaly:
             self._check_finite(args, ans)
             if node is not None:
                 node.trace = traceback.extract_stack()
         return out
 
-    def _broadcast(self, args, arrays, shape):
+    def _broadcast(self, args, shape):
         """Route each active input of a smaller shape through the recorded ``broadcast_to``."""
-        changed = False
-        args = list(args)
+        out = list(args)
         for i, a in enumerate(args):
-            if isinstance(a, Tensor) and (a._rg or a._tangents) and a._data.shape != shape:
-                args[i] = OPS["broadcast_to"](a, shape=shape)
-                arrays[i] = args[i]._data
-                changed = True
-        return (args, arrays) if changed else (args, arrays)
+            if isinstance(a, Tensor) and a._data.shape != shape and (a._rg or a._tangents):
+                out[i] = OPS["broadcast_to"](a, shape=shape)
+        return out
 
-    def _saved_values(self, args, arrays, params, ans_value):
-        saved = []
+    def _saved_values(self, args, params, ans_value):
+        """What backward keeps, in the order of ``saves``, then the residuals; and versions.
+
+        ``versions`` maps the position of each saved tensor that had already been changed in
+        place to its version; ``None`` (the usual case) means every saved tensor was at 0.
+        """
+        saved = self._saver(args, ans_value)
         versions = None
-        for kind, i in self._plan:
-            if kind == 0:
-                value = args[i]
-                if isinstance(value, Tensor):
-                    versions = (versions or ()) + ((len(saved), value, value._version),)
-                saved.append(value)
-            elif kind == 1:
-                saved.append(ans_value)
-            elif kind == 2:
-                saved.append(_shape(arrays[i]))
-            elif kind == 3:
-                saved.append(_dtype(arrays[i]))
-            else:
-                saved.extend(args)
-                for a in args:
-                    if isinstance(a, Tensor):
-                        versions = (versions or ()) + ((len(saved), a, a._version),)
+        for p, value in enumerate(saved):
+            if isinstance(value, Tensor) and value._version:
+                versions = versions or {}
+                versions[p] = value._version
         if self.residuals is not None:
-            saved.extend(self.residuals(_data(ans_value), *arrays, **params))
+            saved.extend(self.residuals(_data(ans_value), *[_data(a) for a in args], **params))
         return tuple(saved), versions
 
-    def _record(self, args, arrays, params, ans) -> Node:
-        vjp = self.vjp
-        edges = tuple(
-            (a._node if a._node is not None else a)
-            if isinstance(a, Tensor) and a._rg and (self.variadic or vjp[i] is not None)
-            else None
-            for i, a in enumerate(args)
-        )
-        saved, versions = self._saved_values(args, arrays, params, ans)
+    def _record(self, args, params, ans) -> Node:
+        if self.variadic:
+            edges = tuple((a if a._node is None else a._node)
+                          if isinstance(a, Tensor) and a._rg else None for a in args)
+        else:
+            vjp = self.vjp
+            edges = []
+            for i, a in enumerate(args):
+                if isinstance(a, Tensor) and a._rg and vjp[i] is not None:
+                    edges.append(a if a._node is None else a._node)
+                else:
+                    edges.append(None)
+            edges = tuple(edges)
+        saved, versions = self._saved_values(args, params, ans)
         return Node(self, edges, saved, params, versions, ans.shape, ans.dtype)
 
     # ------------------------------------------------------------ forward mode
-    def _push_tangents(self, args, arrays, params, out, node) -> None:
+    def _push_tangents(self, args, params, out, node) -> None:
         m = mode
         levels = sorted({
             level for a in args if isinstance(a, Tensor) and a._tangents
             for level in a._tangents if level in m.fwd_levels
         })
-        saved, _ = self._saved_values(args, arrays, params, out)
+        saved, _ = self._saved_values(args, params, out)
         every = m.fwd_levels
         for level in levels:
             m.fwd_levels = [k for k in every if k < level]   # inner levels see nothing
@@ -270,6 +319,20 @@ class Op:
                 f"forward of '{self.name}' ({self._describe(args)}) produced a NaN or an "
                 f"infinity; it was called at:\n{where}"
             )
+
+
+def _resolve(forward) -> Callable:
+    """A forward given by name is that function of the current array module."""
+    return getattr(backend.xp, forward) if isinstance(forward, str) else forward
+
+
+def rebind() -> None:
+    """Re-resolve every forward given by name (after :func:`chainrule.backend.use`)."""
+    for op in OPS.values():
+        op.forward = _resolve(op._forward)
+
+
+backend.on_change.append(rebind)
 
 
 def _data(a):

@@ -26,6 +26,10 @@ def _bad_cases():
             yield pytest.param(op, bad, id=f"{op.name}-{k}")
 
 
+CASES = list(_cases())
+BAD_CASES = list(_bad_cases())
+
+
 def _bound(op, sample):
     def f(*args):
         return op(*args, **sample.params)
@@ -43,27 +47,27 @@ def test_every_operator_is_complete():
             assert op.samples(np.random.default_rng(0)), f"{op.name} has no samples"
 
 
-@pytest.mark.parametrize("op, sample", _cases())
+@pytest.mark.parametrize("op, sample", CASES)
 def test_vjp_against_central_differences(op, sample):
     assert gradcheck(_bound(op, sample), sample.args, modes=("rev",))
 
 
-@pytest.mark.parametrize("op, sample", _cases())
+@pytest.mark.parametrize("op, sample", CASES)
 def test_jvp_against_finite_differences_and_vjp(op, sample):
     assert gradcheck(_bound(op, sample), sample.args, modes=("rev", "fwd"))
 
 
-@pytest.mark.parametrize("op, sample", _cases())
+@pytest.mark.parametrize("op, sample", CASES)
 def test_second_order_reverse_over_reverse(op, sample):
     assert gradgradcheck(_bound(op, sample), sample.args, modes=("rev",))
 
 
-@pytest.mark.parametrize("op, sample", _cases())
+@pytest.mark.parametrize("op, sample", CASES)
 def test_second_order_forward_over_reverse(op, sample):
     assert gradgradcheck(_bound(op, sample), sample.args, modes=("fwd",))
 
 
-@pytest.mark.parametrize("op, sample", _cases())
+@pytest.mark.parametrize("op, sample", CASES)
 def test_gradient_shapes_and_dtypes_match_inputs(op, sample):
     for dtype in (np.float64, np.float32):
         args = [cr.tensor(np.asarray(a, dtype=dtype), requires_grad=True)
@@ -87,7 +91,7 @@ def test_non_differentiable_operators_record_nothing(op):
         assert out.dtype == bool and out.grad_fn is None and not out.requires_grad
 
 
-@pytest.mark.parametrize("op, bad", _bad_cases())
+@pytest.mark.parametrize("op, bad", BAD_CASES)
 def test_bad_input_raises_declared_error(op, bad):
     with pytest.raises(bad.error, match=re.escape(bad.match)) as info:
         op(*[cr.tensor(a) if isinstance(a, np.ndarray) and a.dtype.kind != "U" else a
@@ -96,7 +100,7 @@ def test_bad_input_raises_declared_error(op, bad):
     assert op.name in str(info.value)
 
 
-@pytest.mark.parametrize("op, sample", _cases())
+@pytest.mark.parametrize("op, sample", CASES)
 def test_no_grad_records_nothing(op, sample):
     args = [cr.tensor(a, requires_grad=True) if isinstance(a, np.ndarray) else a
             for a in sample.args]
