@@ -16,6 +16,7 @@ from . import backend as B
 from .errors import DTypeError, ShapeError
 from .ops import elementwise as E
 from .ops import linalg as LA
+from .ops import loss as LOSS
 from .ops import reduce as R
 from .ops import shape as S
 from .tensor import Tensor
@@ -110,7 +111,12 @@ def log_softmax(x, axis=-1) -> Tensor:
 
 
 def softmax(x, axis=-1) -> Tensor:
-    """``exp(x) / sum(exp(x))`` over ``axis``, stable for large logits."""
+    """``exp(x) / sum(exp(x))`` over ``axis``, stable for large logits (a fused primitive)."""
+    return LOSS.softmax(x, axis=_axes(x, axis, "softmax")[0])
+
+
+def softmax_composite(x, axis=-1) -> Tensor:
+    """``softmax`` written from primitives (``exp(log_softmax(x))``), to test the fused one."""
     return exp(log_softmax(x, axis=axis))
 
 
@@ -325,7 +331,13 @@ def cross_entropy(logits, labels) -> Tensor:
         raise ShapeError(f"cross_entropy: labels lie in [{int(y.min())}, {int(y.max())}] but "
                          f"logits.shape={shape} has {shape[1]} classes; use labels in "
                          f"[0, {shape[1]})")
-    picked = getitem(log_softmax(logits, axis=-1), (B.xp.arange(shape[0]), y))
+    return LOSS.cross_entropy(logits, labels if isinstance(labels, Tensor) else y)
+
+
+def cross_entropy_composite(logits, labels) -> Tensor:
+    """``cross_entropy`` written from primitives, to test the fused one."""
+    y = B.xp.asarray(_data(labels))
+    picked = getitem(log_softmax(logits, axis=-1), (B.xp.arange(np.shape(_data(logits))[0]), y))
     return -mean(picked)
 
 

@@ -104,7 +104,7 @@ class Node:
 
     __slots__ = (
         "op", "edges", "saved", "params", "versions", "shape", "dtype",
-        "name", "retain", "trace", "ans_tangents", "__weakref__",
+        "name", "retain", "trace", "ans_tangents", "consts", "__weakref__",
     )
 
     def __init__(self, op, edges, saved, params, versions, shape, dtype):
@@ -119,6 +119,7 @@ class Node:
         self.retain = None          # weakrefs of tensors that asked for retain_grad()
         self.trace = None           # where user code created it (detect_anomaly only)
         self.ans_tangents = None    # forward-mode tangents of the output, when saved
+        self.consts = None          # ((position, weakref), ...) of constant tensor inputs
 
     def __repr__(self) -> str:
         label = f" {self.name}" if self.name else ""

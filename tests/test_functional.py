@@ -137,3 +137,41 @@ def test_mse_loss_refuses_silent_broadcast():
 def test_public_function_errors_are_typed_and_name_shapes(call, match):
     with pytest.raises(cr.ChainruleError, match=match):
         call()
+
+
+@pytest.mark.parametrize("logits", [A34, rng.uniform(-20, 20, (5, 7))])
+def test_fused_cross_entropy_equals_the_composite_to_second_order(logits):
+    labels = np.arange(logits.shape[0]) % logits.shape[1]
+    fused, composite = (lambda o: cr.cross_entropy(o, labels)), (
+        lambda o: cr.functional.cross_entropy_composite(o, labels))
+    np.testing.assert_allclose(fused(cr.tensor(logits)).item(),
+                               composite(cr.tensor(logits)).item(), rtol=1e-13)
+    x = cr.tensor(logits, requires_grad=True)
+    v = rng.standard_normal(logits.shape)
+    for f in (fused, composite):
+        assert gradgradcheck(f, [logits])
+    _, hv_fused = cr.hvp(fused, logits, v)
+    _, hv_composite = cr.hvp(composite, logits, v)
+    np.testing.assert_allclose(hv_fused.numpy(), hv_composite.numpy(), rtol=1e-10, atol=1e-14)
+    g1, = cr.grad(fused(x), [x])
+    g2, = cr.grad(composite(x), [x])
+    np.testing.assert_allclose(g1.numpy(), g2.numpy(), rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("axis", [0, 1, -1])
+def test_fused_softmax_equals_the_composite_to_second_order(axis):
+    x = cr.tensor(A34, requires_grad=True)
+    np.testing.assert_allclose(cr.softmax(x, axis).numpy(),
+                               cr.functional.softmax_composite(x, axis).numpy(), rtol=1e-13)
+    u = rng.standard_normal(A34.shape)
+    v = rng.standard_normal(A34.shape)
+    hvs = [cr.hvp(lambda t: (f(t, axis) * cr.tensor(u)).sum(), A34, v)[1].numpy()
+           for f in (cr.softmax, cr.functional.softmax_composite)]
+    np.testing.assert_allclose(hvs[0], hvs[1], rtol=1e-10, atol=1e-14)
+
+
+def test_cross_entropy_node_takes_the_labels_as_an_input():
+    y = cr.tensor(LABELS, name="y")
+    loss = cr.cross_entropy(cr.tensor(A34, requires_grad=True), y)
+    assert loss.grad_fn.op.name == "cross_entropy"
+    assert [c().name for _, c in loss.grad_fn.consts] == ["y"]

@@ -1,11 +1,12 @@
 """The operator table: every primitive chainrule differentiates, declared once.
 
 ``OPS`` maps each name to its :class:`~chainrule.ops.registry.Op`; the generated tests walk it.
-One file per family: :mod:`.elementwise`, :mod:`.reduce`, :mod:`.shape`, :mod:`.linalg`.
+One file per family: :mod:`.elementwise`, :mod:`.reduce`, :mod:`.shape`, :mod:`.linalg`,
+:mod:`.loss` (fused softmax and cross-entropy).
 """
 
-from . import elementwise, linalg, reduce, shape
+from . import elementwise, linalg, loss, reduce, shape
 from .registry import ELEMENTWISE, LINEAR, MULTILINEAR, OPS, BadInput, Op, Sample
 
 __all__ = ["OPS", "Op", "Sample", "BadInput", "ELEMENTWISE", "LINEAR", "MULTILINEAR",
-           "elementwise", "linalg", "reduce", "shape"]
+           "elementwise", "linalg", "loss", "reduce", "shape"]

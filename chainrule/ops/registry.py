@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import operator
 import traceback
+import weakref
 from typing import Callable, NamedTuple
 
 from .. import backend
@@ -231,20 +232,23 @@ class Op:
         return tuple(saved), versions
 
     def _record(self, args, params, ans) -> Node:
-        if self.variadic:
-            edges = tuple((a if a._node is None else a._node)
-                          if isinstance(a, Tensor) and a._rg else None for a in args)
-        else:
-            vjp = self.vjp
-            edges = []
-            for i, a in enumerate(args):
-                if isinstance(a, Tensor) and a._rg and vjp[i] is not None:
+        vjp = self.vjp
+        variadic = self.variadic
+        edges = []
+        consts = None
+        for i, a in enumerate(args):
+            if isinstance(a, Tensor):
+                if a._rg and (variadic or vjp[i] is not None):
                     edges.append(a if a._node is None else a._node)
-                else:
-                    edges.append(None)
-            edges = tuple(edges)
+                    continue
+                # a constant tensor (the data x, the labels y): known by name, not kept alive
+                consts = (consts or ()) + ((i, weakref.ref(a)),)
+            edges.append(None)
         saved, versions = self._saved_values(args, params, ans)
-        return Node(self, edges, saved, params, versions, ans.shape, ans.dtype)
+        node = Node(self, tuple(edges), saved, params, versions, ans.shape, ans.dtype)
+        if consts is not None:
+            node.consts = consts
+        return node
 
     # ------------------------------------------------------------ forward mode
     def _push_tangents(self, args, params, out, node) -> None:
