@@ -28,6 +28,8 @@ from .graph import detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_gr
 from .ops import OPS
 from .tensor import Tensor
 
+from . import checkpoint, data, models, nn, optim  # they build on the names above
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -48,5 +50,5 @@ __all__ = [
     "ChainruleError", "ShapeError", "DTypeError", "GraphError", "AnomalyError",
     "GradientCheckError", "DataError",
     # modules
-    "backend", "testing",
+    "backend", "testing", "nn", "optim", "models", "data", "checkpoint",
 ]

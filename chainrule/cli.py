@@ -1,25 +1,101 @@
-"""The ``chainrule`` command line (also ``python -m chainrule``)."""
+"""The ``chainrule`` command line (also ``python -m chainrule``).
+
+A bad flag, a missing file or an interrupted run ends with one clear line on stderr and a
+non-zero status, never a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
+from .errors import ChainruleError
+
 __all__ = ["main"]
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _positive(kind):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{text} must be positive")
+        return value
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} must be >= 0")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="chainrule",
         description="Forward propagation, backpropagation and computational graphs, for real.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    train = commands.add_parser(
+        "train", help="train the chapter's network by minibatch SGD (the main job)")
+    train.add_argument("--dataset", choices=["fashion-mnist", "digits"], default=None,
+                       help="Fashion-MNIST when its files are found, else the embedded digits")
+    train.add_argument("--data-dir", default=None,
+                       help="folder with the Fashion-MNIST IDX files (then $CHAINRULE_DATA, "
+                            "then /usr/share/datasets/fashion-mnist)")
+    train.add_argument("--epochs", type=_positive(int), default=10, help="epochs (10)")
+    train.add_argument("--batch-size", type=_positive(int), default=None,
+                       help="minibatch size (256 on Fashion-MNIST, 32 on the digits)")
+    train.add_argument("--lr", type=_positive(float), default=0.1, help="learning rate (0.1)")
+    train.add_argument("--hidden", type=_positive(int), default=256, help="hidden units (256)")
+    train.add_argument("--weight-decay", type=_non_negative, default=1e-4,
+                       help="lambda in s = lambda/2 (|W1|^2 + |W2|^2) (1e-4)")
+    train.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    train.add_argument("--out", default=None, help="output folder (runs/<timestamp>)")
+    train.add_argument("--resume", action="store_true",
+                       help="continue the run in --out from its checkpoint up to --epochs")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+
     chapter = commands.add_parser(
         "chapter", help="backpropagate the chapter's network and print each gradient beside "
                         "its equation")
-    chapter.add_argument("--hidden", type=int, default=256, help="hidden units (256)")
-    chapter.add_argument("--weight-decay", type=float, default=1e-4, help="lambda (1e-4)")
+    chapter.add_argument("--hidden", type=_positive(int), default=256, help="hidden units")
+    chapter.add_argument("--weight-decay", type=_non_negative, default=1e-4, help="lambda")
     chapter.add_argument("--seed", type=int, default=0, help="random seed (0)")
     return parser
+
+
+def _train(args) -> int:
+    from .train import Config, TrainingInterrupted, exit_status, train
+
+    if args.resume and args.out is None:
+        print("chainrule train: error: --resume needs --out, the folder of the run to "
+              "continue", file=sys.stderr)
+        return 2
+    config = Config(dataset=args.dataset, data_dir=args.data_dir, epochs=args.epochs,
+                    batch_size=args.batch_size, lr=args.lr, hidden=args.hidden,
+                    weight_decay=args.weight_decay, seed=args.seed, out=args.out,
+                    resume=args.resume, progress=not args.no_progress)
+    try:
+        train(config)
+    except TrainingInterrupted as stop:
+        print(f"chainrule train: {stop}", file=sys.stderr)
+        return exit_status(stop.signum)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,13 +105,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    if args.command == "chapter":
-        if args.hidden < 1:
-            parser.error("--hidden must be at least 1")
-        from .chapter import chapter_report
+    try:
+        if args.command == "train":
+            return _train(args)
+        if args.command == "chapter":
+            from .chapter import chapter_report
 
-        print(chapter_report(hidden=args.hidden, weight_decay=args.weight_decay,
-                             seed=args.seed))
+            print(chapter_report(hidden=args.hidden, weight_decay=args.weight_decay,
+                                 seed=args.seed))
+            return 0
+    except ChainruleError as error:
+        print(f"chainrule {args.command}: error: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

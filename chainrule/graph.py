@@ -140,15 +140,16 @@ class Node:
             )
         versions = self.versions
         for position, value in enumerate(saved):
-            if isinstance(value, tensor_type) and value._version != (
-                    versions.get(position, 0) if versions else 0):
-                raise GraphError(
-                    f"'{self.op.name}' saved input {position} (shape {value.shape}, dtype "
-                    f"{value.dtype}) for backward, and it was changed in place afterwards "
-                    f"(version {versions.get(position, 0) if versions else 0} -> "
-                    f"{value._version}); compute the gradient before changing it, or change "
-                    "a copy"
-                )
+            if isinstance(value, tensor_type):
+                now = value._version if value._base is None else value._base._version
+                then = versions.get(position, 0) if versions else 0
+                if now != then:
+                    raise GraphError(
+                        f"'{self.op.name}' saved input {position} (shape {value.shape}, dtype "
+                        f"{value.dtype}) for backward, and it (or the tensor whose memory it "
+                        f"views) was changed in place afterwards (version {then} -> {now}); "
+                        "compute the gradient before changing it, or change a copy"
+                    )
         ans_at = self.op._ans_at
         if versions and "ans" in versions:
             raise GraphError(

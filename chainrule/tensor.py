@@ -25,7 +25,7 @@ class Tensor:
     [2.0, 4.0, 6.0]
     """
 
-    __slots__ = ("_data", "grad", "_rg", "_node", "_name", "_version", "_tangents",
+    __slots__ = ("_data", "grad", "_rg", "_node", "_name", "_version", "_tangents", "_base",
                  "__weakref__")
     __array_ufunc__ = None          # NumPy defers to our reflected operators
     __hash__ = object.__hash__      # comparisons return tensors, identity stays the hash
@@ -40,6 +40,7 @@ class Tensor:
         self._name = name
         self._version = 0
         self._tangents = None
+        self._base = None           # the tensor whose memory this one views, if any
         if requires_grad:
             self.requires_grad = True
 
@@ -54,6 +55,7 @@ class Tensor:
         t._name = None
         t._version = 0
         t._tangents = None
+        t._base = None
         return t
 
     # ----------------------------------------------------------------- the array
@@ -139,9 +141,16 @@ class Tensor:
         if self._node is not None:
             self._node.name = value
 
+    @property
+    def version(self) -> int:
+        """How many times this tensor's memory was changed in place (views share the count)."""
+        return self._version if self._base is None else self._base._version
+
     def detach(self) -> Tensor:
-        """The same data as a new leaf that does not require grad."""
-        return Tensor._wrap(self._data)
+        """The same data as a new leaf that does not require grad (it shares the memory)."""
+        out = Tensor._wrap(self._data)
+        out._base = self if self._base is None else self._base
+        return out
 
     def retain_grad(self) -> None:
         """Keep this non-leaf tensor's gradient in ``.grad`` when backward runs."""
@@ -171,11 +180,13 @@ class Tensor:
                 f"in-place change of a tensor that requires grad (shape {self.shape}) while "
                 "recording: do it inside `with cr.no_grad():` (as optimizers do)"
             )
-        self._version += 1
-        node = self._node
-        if node is not None and node.op._ans_at >= 0 and node.saved is not None:
-            # its saved output is stale now: a later backward through it says so
-            node.versions = {**(node.versions or {}), "ans": self._version}
+        root = self if self._base is None else self._base
+        root._version += 1          # views share their base's counter: one memory, one count
+        for t in (self, root):
+            node = t._node
+            if node is not None and node.op._ans_at >= 0 and node.saved is not None:
+                # its saved output is stale now: a later backward through it says so
+                node.versions = {**(node.versions or {}), "ans": root._version}
 
     def __setitem__(self, index, value) -> None:
         self._mutated()

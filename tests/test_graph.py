@@ -207,3 +207,42 @@ def test_retain_grad_and_names():
     assert z.grad_fn.name == "z"
     J.backward()
     assert z.grad.shape == z.shape and h.grad is None
+
+
+@pytest.mark.parametrize("view", [
+    lambda w: w.T,
+    lambda w: w.reshape(3, 2),
+    lambda w: w[0],
+    lambda w: cr.broadcast_to(w, (4, 2, 3)),
+    lambda w: w.detach(),
+])
+def test_in_place_change_seen_through_views(view):
+    w = cr.tensor(np.ones((2, 3)), requires_grad=True)
+    v = view(w)
+    x = cr.tensor(np.full(v.shape, 2.0), requires_grad=True)
+    y = (v * x).sum()                       # mul saves the view for x's gradient
+    with cr.no_grad():
+        w.add_(1.0)
+    with pytest.raises(cr.GraphError, match="changed in place"):
+        y.backward()
+
+
+def test_in_place_change_of_a_view_is_seen_by_its_base():
+    w = cr.tensor(np.ones((2, 3)), requires_grad=True)
+    y = (w * w).sum()
+    with cr.no_grad():
+        w.T.mul_(2.0)
+    assert w.version == 1
+    with pytest.raises(cr.GraphError, match="changed in place"):
+        y.backward()
+
+
+def test_a_copy_is_not_a_view():
+    w = cr.tensor(np.ones((2, 3)), requires_grad=True)
+    x = cr.tensor(np.full((2, 3), 3.0), requires_grad=True)
+    y = (w[[0, 1]] * x).sum()               # advanced indexing copies: mul saves a copy
+    with cr.no_grad():
+        w.add_(1.0)                         # w itself is not saved by anything
+    y.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.ones((2, 3)))
+    np.testing.assert_array_equal(w.grad.numpy(), np.full((2, 3), 3.0))

@@ -68,8 +68,8 @@ class Op:
 
     def __init__(self, name: str, forward: Callable, *, inputs: tuple[str, ...] | str,
                  vjp=None, jvp=None, saves: tuple[str, ...] = (), residuals=None,
-                 elementwise: bool = False, samples=None, bad_inputs=None, hint: str = "",
-                 doc: str = ""):
+                 elementwise: bool = False, view: bool = False, samples=None, bad_inputs=None,
+                 hint: str = "", doc: str = ""):
         if name in OPS:
             raise ValueError(f"operator {name!r} is declared twice")
         self.name = name
@@ -82,6 +82,7 @@ class Op:
         self.saves = tuple(saves)
         self.residuals = residuals
         self.elementwise = elementwise
+        self.view = view            # the output may share its first input's memory
         self.samples = samples
         self.bad_inputs = bad_inputs
         self.hint = hint
@@ -174,7 +175,7 @@ class Op:
                     if ans.dtype.kind == "f":
                         return self._apply(args, params, ans, True)
                     break
-        if m.fwd_levels or m.anomaly:
+        if m.fwd_levels or m.anomaly or self.view:
             return self._apply(args, params, ans, False)
         return ans if m.raw else Tensor._wrap(ans)
 
@@ -198,7 +199,11 @@ class Op:
                         break
             if rec:
                 node = self._record(args, params, ans)
+        if m.raw:
+            return ans
         out = Tensor._wrap(ans, node)
+        if self.view:
+            _link_view(out, args[0], ans)
         if fwd:
             self._push_tangents(args, params, out, node)
         if m.anomaly:
@@ -224,9 +229,11 @@ class Op:
         saved = self._saver(args, ans_value)
         versions = None
         for p, value in enumerate(saved):
-            if isinstance(value, Tensor) and value._version:
-                versions = versions or {}
-                versions[p] = value._version
+            if isinstance(value, Tensor):
+                version = value._version if value._base is None else value._base._version
+                if version:
+                    versions = versions or {}
+                    versions[p] = version
         if self.residuals is not None:
             saved.extend(self.residuals(_data(ans_value), *[_data(a) for a in args], **params))
         return tuple(saved), versions
@@ -337,6 +344,15 @@ def rebind() -> None:
 
 
 backend.on_change.append(rebind)
+
+
+def _link_view(out: Tensor, source, ans) -> None:
+    """Make ``out`` share the version counter of the tensor whose memory it views."""
+    if not isinstance(source, Tensor):
+        return
+    data = source._data
+    if ans is data or backend.xp.may_share_memory(ans, data):
+        out._base = source if source._base is None else source._base
 
 
 def _data(a):

@@ -14,7 +14,7 @@ from ..errors import DTypeError, ShapeError
 from .registry import LINEAR, BadInput, Op, Sample
 from .samples import uniform
 
-reshape = Op("reshape", lambda x, *, shape: B.xp.reshape(x, shape), inputs=("x",),
+reshape = Op("reshape", lambda x, *, shape: B.xp.reshape(x, shape), inputs=("x",), view=True,
              saves=("x.shape",), vjp=(lambda g, xshape, *, shape: reshape(g, shape=xshape),),
              jvp=LINEAR,
              samples=lambda rng: [Sample((uniform(rng, (3, 4)),), {"shape": (2, 6)}),
@@ -33,6 +33,7 @@ def _inverse(axes, ndim):
 
 
 transpose = Op("transpose", lambda x, *, axes: B.xp.transpose(x, axes), inputs=("x",),
+               view=True,
                saves=("x.shape",),
                vjp=(lambda g, xshape, *, axes: transpose(g, axes=_inverse(axes, len(xshape))),),
                jvp=LINEAR,
@@ -58,7 +59,7 @@ def _sum_to(x, *, shape):
 
 
 broadcast_to = Op(
-    "broadcast_to", lambda x, *, shape: B.xp.broadcast_to(x, shape), inputs=("x",),
+    "broadcast_to", lambda x, *, shape: B.xp.broadcast_to(x, shape), inputs=("x",), view=True,
     saves=("x.shape",), vjp=(lambda g, xshape, *, shape: sum_to(g, shape=xshape),),
     jvp=LINEAR,
     samples=lambda rng: [Sample((uniform(rng, (3, 1)),), {"shape": (2, 3, 4)}),
@@ -68,7 +69,7 @@ broadcast_to = Op(
     doc="Repeat ``x`` along new and size-1 axes to ``shape`` (a view; VJP is ``sum_to``).")
 
 sum_to = Op(
-    "sum_to", _sum_to, inputs=("x",), saves=("x.shape",),
+    "sum_to", _sum_to, inputs=("x",), saves=("x.shape",), view=True,
     vjp=(lambda g, xshape, *, shape: broadcast_to(g, shape=xshape),), jvp=LINEAR,
     samples=lambda rng: [Sample((uniform(rng, (2, 3, 4)),), {"shape": (3, 1)}),
                          Sample((uniform(rng, (3, 4)),), {"shape": (4,)}),
@@ -102,6 +103,7 @@ def _index_samples(rng):
 
 
 getitem = Op("getitem", lambda x, *, index: x[index], inputs=("x",), saves=("x.shape",),
+             view=True,
              vjp=(lambda g, xshape, *, index: scatter(g, index=index, shape=xshape),),
              jvp=LINEAR, samples=_index_samples,
              bad_inputs=lambda: [BadInput((np.ones((3, 4)),), {"index": (5,)}, ShapeError,
@@ -157,7 +159,7 @@ astype = Op("astype", lambda x, *, dtype: x.astype(dtype), inputs=("x",), saves=
                                          "<U1")],
             doc="Convert to ``dtype`` (differentiable between floating dtypes).")
 
-identity = Op("identity", lambda x: x, inputs=("x",), vjp=(lambda g: g,), jvp=LINEAR,
+identity = Op("identity", lambda x: x, inputs=("x",), vjp=(lambda g: g,), jvp=LINEAR, view=True,
               samples=lambda rng: [Sample((uniform(rng, (3, 2)),))],
               bad_inputs=lambda: [], doc="``x`` itself, as a new node of the graph.")
 

@@ -1,0 +1,21 @@
+"""Neural-network building blocks: ``Module``, ``Sequential``, layers, losses, initialisers.
+
+>>> import numpy as np
+>>> from chainrule import nn
+>>> net = nn.Sequential(nn.Linear(4, 8, generator=0), nn.ReLU(), nn.Linear(8, 3, generator=1))
+>>> loss = nn.CrossEntropyLoss()(net(np.ones((2, 4), dtype=np.float32)), np.array([0, 2]))
+>>> loss.backward()
+>>> [p.grad.shape for p in net.parameters()]
+[(8, 4), (8,), (3, 8), (3,)]
+"""
+
+from . import init
+from .layers import (ACTIVATIONS, INITS, CrossEntropyLoss, Dropout, Linear, MSELoss, ReLU,
+                     Sigmoid, Tanh, activation)
+from .module import Module, Sequential, parameter
+
+__all__ = [
+    "Module", "Sequential", "parameter",
+    "Linear", "ReLU", "Sigmoid", "Tanh", "Dropout", "CrossEntropyLoss", "MSELoss",
+    "activation", "ACTIVATIONS", "INITS", "init",
+]

@@ -1,0 +1,167 @@
+"""Layers: ``Linear``, the activations, ``Dropout``, and the two losses as modules.
+
+>>> import numpy as np
+>>> from chainrule import nn
+>>> layer = nn.Linear(784, 256, bias=False, generator=0)
+>>> layer.weight.shape                    # (out, in), as the chapter's W1 (hidden x inputs)
+(256, 784)
+>>> layer(np.zeros(784, dtype=np.float32)).shape      # one example works too
+(256,)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import backend
+from .. import functional as F
+from ..creation import random, tensor
+from ..errors import ShapeError
+from ..tensor import Tensor
+from . import init as I
+from .module import Module, parameter
+
+__all__ = ["Linear", "ReLU", "Sigmoid", "Tanh", "Dropout", "CrossEntropyLoss", "MSELoss",
+           "INITS", "ACTIVATIONS", "activation"]
+
+#: Weight initialisations of :class:`Linear` (biases start at zero in each).
+INITS = {
+    "kaiming": lambda w, g: I.kaiming_uniform_(w, "relu", generator=g),
+    "xavier": lambda w, g: I.xavier_uniform_(w, generator=g),
+    "normal": lambda w, g: I.normal_(w, 0.0, 0.01, generator=g),
+}
+
+
+def _as_tensor(x: Any, dtype: Any = None) -> Tensor:
+    """``x`` itself if it is a Tensor, else a constant tensor of it (in ``dtype`` if given)."""
+    if isinstance(x, Tensor):
+        return x
+    return tensor(x, dtype=dtype)
+
+
+def _count(value: Any, what: str, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ShapeError(f"{where}: {what}={value!r} must be a positive int")
+    return int(value)
+
+
+class Linear(Module):
+    """An affine map ``x @ weight.T + bias`` for a batch ``x`` of shape (N, in) or one (in,).
+
+    ``weight`` has shape ``(out_features, in_features)`` and ``bias`` ``(out_features,)``.
+    ``init`` picks the weight's initialiser: ``"kaiming"`` (He uniform for ReLU,
+    ``U(-a, a)`` with ``a = sqrt(6 / in_features)``), ``"xavier"`` (Glorot uniform) or
+    ``"normal"`` (N(0, 0.01^2), the chapter's choice); the bias starts at zero.
+    ``generator`` is passed to the initialiser (a Generator, an int seed, or None for
+    ``cr.random.generator``).
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True,
+                 dtype: Any = np.float32, init: str = "kaiming",
+                 generator: np.random.Generator | int | None = None) -> None:
+        super().__init__()
+        self.in_features = _count(in_features, "in_features", "Linear")
+        self.out_features = _count(out_features, "out_features", "Linear")
+        if init not in INITS:
+            raise ShapeError(f"Linear: unknown init {init!r}; choose one of "
+                             f"{', '.join(INITS)}")
+        self.init = init
+        self.weight = parameter(np.zeros((self.out_features, self.in_features), dtype=dtype))
+        INITS[init](self.weight, generator)
+        self.bias = parameter(np.zeros(self.out_features, dtype=dtype)) if bias else None
+
+    def forward(self, x: Any) -> Tensor:
+        """Return ``x @ weight.T (+ bias)``; ``x`` is (N, in_features) or (in_features,)."""
+        x = _as_tensor(x, self.weight.dtype)
+        if x.ndim not in (1, 2) or x.shape[-1] != self.in_features:
+            raise ShapeError(
+                f"{self!r}: input shape {x.shape} does not fit; expected (N, "
+                f"{self.in_features}) or ({self.in_features},)"
+            )
+        out = x @ self.weight.T
+        return out if self.bias is None else out + self.bias
+
+    def extra_repr(self) -> str:
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None}")
+
+
+class ReLU(Module):
+    """``max(x, 0)`` elementwise."""
+
+    def forward(self, x: Any) -> Tensor:
+        """Apply ReLU."""
+        return F.relu(_as_tensor(x))
+
+
+class Sigmoid(Module):
+    """``1 / (1 + exp(-x))`` elementwise."""
+
+    def forward(self, x: Any) -> Tensor:
+        """Apply the logistic sigmoid."""
+        return F.sigmoid(_as_tensor(x))
+
+
+class Tanh(Module):
+    """``tanh(x)`` elementwise."""
+
+    def forward(self, x: Any) -> Tensor:
+        """Apply tanh."""
+        return F.tanh(_as_tensor(x))
+
+
+#: Activation modules by name (the names ``activation=`` accepts in models).
+ACTIVATIONS: dict[str, type[Module]] = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh}
+
+
+def activation(name: str) -> Module:
+    """A new activation module by name: ``"relu"``, ``"sigmoid"`` or ``"tanh"``."""
+    if name not in ACTIVATIONS:
+        raise ShapeError(f"unknown activation {name!r}; choose one of "
+                         f"{', '.join(ACTIVATIONS)}")
+    return ACTIVATIONS[name]()
+
+
+class Dropout(Module):
+    """Inverted dropout: in training, zero each element with probability ``p`` and scale the
+    rest by ``1 / (1 - p)``; in evaluation (``eval()``), the identity.
+
+    The mask is drawn from ``cr.random.generator`` (seed it with ``cr.random.seed(n)``).
+    """
+
+    def __init__(self, p: float = 0.5) -> None:
+        super().__init__()
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p < 1.0:
+            raise ShapeError(f"Dropout: p={p!r} must be a probability in [0, 1) (p=1 would "
+                             "drop everything); use p=0 to disable dropout")
+        self.p = float(p)
+
+    def forward(self, x: Any) -> Tensor:
+        """Drop and rescale in training mode; return ``x`` unchanged in evaluation mode."""
+        x = _as_tensor(x)
+        if not self.training or self.p == 0.0:
+            return x
+        keep = random.generator.random(x.shape) >= self.p
+        scale = keep.astype(x.dtype) / x.dtype.type(1.0 - self.p)
+        return x * backend.xp.asarray(scale)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class CrossEntropyLoss(Module):
+    """``cr.cross_entropy(logits, labels)``: the batch mean of ``-log softmax(logits)[label]``."""
+
+    def forward(self, logits: Tensor, labels: Any) -> Tensor:
+        """Return the mean cross-entropy of ``logits`` (N, C) against integer ``labels`` (N,)."""
+        return F.cross_entropy(logits, labels)
+
+
+class MSELoss(Module):
+    """``cr.mse_loss(pred, target)``: the mean of ``(pred - target) ** 2``."""
+
+    def forward(self, pred: Tensor, target: Any) -> Tensor:
+        """Return the mean squared error; the two shapes must be equal."""
+        return F.mse_loss(pred, target)

@@ -1,0 +1,356 @@
+"""Optimizers: ``SGD`` (momentum, Nesterov, L2), ``Adam`` (L2) and ``AdamW`` (decoupled decay).
+
+The update equations are PyTorch's (``torch.optim``), written out in each class's docstring,
+so a run here and a run there from the same values agree to rounding.  Each step reads
+``p.grad.data``, computes the update with array arithmetic on the optimizer's own state (plain
+arrays), and applies it with ``p.sub_`` / ``p.mul_`` inside ``no_grad()``, which bumps the
+parameter's version counter: a graph that saved the old value refuses to run backward through it.
+A parameter whose ``grad`` is ``None`` is skipped (its state is not touched).
+
+Parameter groups work as in PyTorch: ``params`` is an iterable of tensors, or of dicts each
+with ``"params"`` and any options that differ from the defaults::
+
+    SGD([{"params": [W1, W2], "weight_decay": 1e-4}, {"params": [b1]}], lr=0.1)
+
+``state_dict()`` holds only NumPy arrays and Python scalars; :func:`flatten_state_dict` splits
+it into named arrays and JSON metadata for :func:`chainrule.checkpoint.save_checkpoint`, and
+:func:`unflatten_state_dict` puts it back together, bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from numbers import Real
+from typing import Any
+
+import numpy as np
+
+from .. import backend
+from ..errors import DTypeError, ShapeError
+from ..graph import enable_grad, no_grad
+from ..tensor import Tensor
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "flatten_state_dict", "unflatten_state_dict"]
+
+
+def _check(where: str, name: str, value: Any, ok: Callable[[float], bool], fix: str) -> None:
+    """Raise ShapeError naming the option, its value and the fix unless ``ok(value)``."""
+    if isinstance(value, bool) or not isinstance(value, Real) or not ok(value):
+        raise ShapeError(f"{where}: {name}={value!r} is invalid; {fix}")
+
+
+class Optimizer:
+    """Base class: holds parameter groups and per-parameter state; subclasses define ``_update``.
+
+    ``state`` maps ``id(param)`` to that parameter's dict of arrays and scalars (ids, not the
+    tensors: a Tensor's ``==`` is elementwise, so it cannot be a safe dict key).
+    """
+
+    def __init__(self, params: Iterable[Tensor] | Iterable[dict], defaults: dict) -> None:
+        if isinstance(params, Tensor):
+            raise DTypeError(f"{type(self).__name__}: params must be an iterable of tensors "
+                             "(or of dicts), got a single Tensor; pass [tensor]")
+        self.defaults = dict(defaults)
+        self.param_groups: list[dict[str, Any]] = []
+        self.state: dict[int, dict[str, Any]] = {}
+        groups = list(params)
+        if not groups:
+            raise ShapeError(f"{type(self).__name__}: got an empty parameter list; pass "
+                             "model.parameters()")
+        if not isinstance(groups[0], Mapping):
+            groups = [{"params": groups}]
+        for group in groups:
+            self.add_param_group(group)
+
+    def add_param_group(self, group: Mapping[str, Any]) -> None:
+        """Add a group: a dict with ``"params"`` and options overriding the defaults."""
+        where = type(self).__name__
+        if not isinstance(group, Mapping) or "params" not in group:
+            raise DTypeError(f"{where}: a parameter group must be a dict with a 'params' key, "
+                             f"got {type(group).__name__}")
+        group = dict(group)
+        params = group["params"]
+        params = [params] if isinstance(params, Tensor) else list(params)
+        taken = {id(p) for g in self.param_groups for p in g["params"]}
+        for i, p in enumerate(params):
+            if not isinstance(p, Tensor) or not p.is_leaf or p.dtype.kind != "f":
+                raise DTypeError(f"{where}: parameter {i} of group {len(self.param_groups)} "
+                                 "is not a floating-point leaf tensor; optimizers update "
+                                 "parameters made with requires_grad=True")
+            if id(p) in taken:
+                raise ShapeError(f"{where}: parameter {i} of group {len(self.param_groups)} "
+                                 f"(shape {p.shape}) appears twice; give each parameter to "
+                                 "one group only")
+            taken.add(id(p))
+        group["params"] = params
+        for key, value in self.defaults.items():
+            group.setdefault(key, value)
+        self._check_group(group)
+        self.param_groups.append(group)
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        """Validate a group's options (subclasses)."""
+
+    def zero_grad(self) -> None:
+        """Forget the gradient of every parameter (``grad = None``)."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                p.grad = None
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """Update every parameter that has a gradient; returns ``closure()`` if given."""
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        with no_grad():
+            for group in self.param_groups:
+                for p in group["params"]:
+                    if p.grad is not None:
+                        self._update(p, p.grad.data, self.state.setdefault(id(p), {}), group)
+        return loss
+
+    def _update(self, p: Tensor, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    # ----------------------------------------------------------------- state
+    def _params(self) -> list[Tensor]:
+        return [p for group in self.param_groups for p in group["params"]]
+
+    def state_dict(self) -> dict[str, Any]:
+        """``{"state": {index: {name: array or scalar}}, "param_groups": [...]}``, copied.
+
+        Parameters are numbered across the groups in order, as in PyTorch; each group lists
+        its options and the indices of its parameters.
+        """
+        state = {}
+        for i, p in enumerate(self._params()):
+            if self.state.get(id(p)):
+                state[i] = {key: _plain(value) for key, value in self.state[id(p)].items()}
+        groups, start = [], 0
+        for group in self.param_groups:
+            options = {k: v for k, v in group.items() if k != "params"}
+            groups.append({**options, "params": list(range(start, start + len(group["params"])))})
+            start += len(group["params"])
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Restore a :meth:`state_dict` after checking all of it; every problem is reported.
+
+        The groups must match in number and size, and each array its parameter's shape and
+        dtype; otherwise :class:`ShapeError` lists every problem and nothing changes.
+        """
+        where = f"{type(self).__name__}.load_state_dict"
+        params = self._params()
+        groups, problems = list(state_dict["param_groups"]), []
+        if len(groups) != len(self.param_groups):
+            problems.append(f"{len(groups)} parameter group(s) in the state, "
+                            f"{len(self.param_groups)} in this optimizer")
+        for k, (saved, own) in enumerate(zip(groups, self.param_groups)):
+            if len(saved["params"]) != len(own["params"]):
+                problems.append(f"group {k} has {len(saved['params'])} parameter(s) in the "
+                                f"state, {len(own['params'])} in this optimizer")
+        state = {int(i): entry for i, entry in state_dict["state"].items()}
+        for i, entry in sorted(state.items()):
+            if not 0 <= i < len(params):
+                problems.append(f"state of parameter {i}: no such parameter (there are "
+                                f"{len(params)})")
+                continue
+            for key, value in entry.items():
+                if isinstance(value, np.ndarray) and (value.shape != params[i].shape
+                                                      or value.dtype != params[i].dtype):
+                    problems.append(f"state {key!r} of parameter {i}: shape {value.shape}, "
+                                    f"dtype {value.dtype}, but the parameter has shape "
+                                    f"{params[i].shape}, dtype {params[i].dtype}")
+        if problems:
+            raise ShapeError(f"{where}: {len(problems)} problem(s), nothing was loaded:\n  "
+                             + "\n  ".join(problems)
+                             + "\nbuild the optimizer over the same parameters, in the same "
+                             "groups and order, as the one that was saved")
+        for saved, own in zip(groups, self.param_groups):
+            for key, value in saved.items():
+                if key != "params":
+                    default = self.defaults.get(key)
+                    own[key] = tuple(value) if isinstance(default, tuple) else value
+        self.state = {
+            id(params[i]): {key: (backend.xp.array(v, copy=True) if isinstance(v, np.ndarray)
+                                  else v) for key, v in entry.items()}
+            for i, entry in state.items()
+        }
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__} ("]
+        for k, group in enumerate(self.param_groups):
+            options = ", ".join(f"{key}={value}" for key, value in group.items()
+                                if key != "params")
+            lines.append(f"  group {k}: {len(group['params'])} parameter(s), {options}")
+        return "\n".join(lines + [")"])
+
+
+def _plain(value: Any) -> Any:
+    """An optimizer-state value as a NumPy array copy or a Python scalar."""
+    if isinstance(value, (int, float, bool)):
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    return backend.to_numpy(value).copy()
+
+
+def flatten_state_dict(state_dict: Mapping[str, Any],
+                       prefix: str = "optimizer") -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Split an optimizer ``state_dict`` into ``(arrays, meta)`` for ``save_checkpoint``.
+
+    Arrays are named ``"{prefix}.state.{index}.{name}"``; ``meta`` (JSON-serialisable) holds
+    the parameter groups and the scalar state (such as Adam's ``step``).
+
+    >>> import numpy as np
+    >>> arrays, meta = flatten_state_dict(
+    ...     {"state": {0: {"step": 3, "exp_avg": np.zeros(2)}}, "param_groups": [{"params": [0]}]})
+    >>> list(arrays), meta["state"]
+    (['optimizer.state.0.exp_avg'], {'0': {'step': 3}})
+    """
+    arrays: dict[str, np.ndarray] = {}
+    scalars: dict[str, dict[str, Any]] = {}
+    for i, entry in state_dict["state"].items():
+        scalars[str(i)] = {}
+        for key, value in entry.items():
+            if isinstance(value, np.ndarray):
+                arrays[f"{prefix}.state.{i}.{key}"] = value
+            else:
+                scalars[str(i)][key] = value
+    groups = [{k: (list(v) if isinstance(v, tuple) else v) for k, v in group.items()}
+              for group in state_dict["param_groups"]]
+    return arrays, {"param_groups": groups, "state": scalars}
+
+
+def unflatten_state_dict(arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any],
+                         prefix: str = "optimizer") -> dict[str, Any]:
+    """The inverse of :func:`flatten_state_dict`; arrays without the prefix are ignored."""
+    state: dict[int, dict[str, Any]] = {int(i): dict(s) for i, s in meta["state"].items()}
+    head = f"{prefix}.state."
+    for name, value in arrays.items():
+        if name.startswith(head):
+            index, _, key = name[len(head):].partition(".")
+            state.setdefault(int(index), {})[key] = value
+    return {"state": state, "param_groups": [dict(g) for g in meta["param_groups"]]}
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional momentum, Nesterov momentum and L2 decay.
+
+    With ``g = grad + weight_decay * p`` (the L2 term), and when ``momentum > 0``::
+
+        b = g                                      (first step)
+        b = momentum * b + (1 - dampening) * g     (later steps)
+        g = g + momentum * b   if nesterov   else   b
+
+    then ``p = p - lr * g``.  With ``weight_decay = lambda`` this is the same as adding the
+    chapter's ``s = lambda / 2 * ||p||^2`` to the objective.
+
+    >>> from chainrule import tensor
+    >>> w = tensor([1.0, 2.0], requires_grad=True)
+    >>> (w * w).sum().backward()
+    >>> _ = SGD([w], lr=0.25).step()
+    >>> w.tolist()
+    [0.5, 1.0]
+    """
+
+    def __init__(self, params: Iterable[Tensor] | Iterable[dict], lr: float,
+                 momentum: float = 0.0, dampening: float = 0.0, nesterov: bool = False,
+                 weight_decay: float = 0.0) -> None:
+        super().__init__(params, {"lr": lr, "momentum": momentum, "dampening": dampening,
+                                  "nesterov": nesterov, "weight_decay": weight_decay})
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        _check("SGD", "lr", group["lr"], lambda v: v >= 0, "pass a learning rate >= 0, e.g. 0.1")
+        _check("SGD", "momentum", group["momentum"], lambda v: v >= 0,
+               "pass momentum >= 0 (0 turns it off; 0.9 is usual)")
+        _check("SGD", "dampening", group["dampening"], lambda v: 0 <= v <= 1,
+               "pass dampening in [0, 1]")
+        _check("SGD", "weight_decay", group["weight_decay"], lambda v: v >= 0,
+               "pass weight_decay >= 0")
+        if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
+            raise ShapeError(f"SGD: nesterov=True needs momentum > 0 and dampening=0, got "
+                             f"momentum={group['momentum']}, dampening={group['dampening']}; "
+                             "pass e.g. momentum=0.9, or nesterov=False")
+
+    def _update(self, p: Tensor, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
+        momentum, decay = group["momentum"], group["weight_decay"]
+        if decay != 0:
+            g = g + decay * p.data
+        if momentum != 0:
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                buf = state["momentum_buffer"] = g.copy()
+            else:
+                buf *= momentum
+                buf += (1 - group["dampening"]) * g
+            g = g + momentum * buf if group["nesterov"] else buf
+        p.sub_(g, alpha=group["lr"])
+
+
+class Adam(Optimizer):
+    """Adam (Kingma and Ba, 2015) with PyTorch's bias correction; ``weight_decay`` is L2.
+
+    With ``g = grad + weight_decay * p`` and ``t`` the step count (from 1)::
+
+        m = m + (1 - beta1) * (g - m)              (= beta1 m + (1 - beta1) g)
+        v = beta2 * v + (1 - beta2) * g * g
+        p = p - lr / (1 - beta1**t) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)
+    """
+
+    decoupled = False
+
+    def __init__(self, params: Iterable[Tensor] | Iterable[dict], lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0) -> None:
+        super().__init__(params, {"lr": lr, "betas": tuple(betas), "eps": eps,
+                                  "weight_decay": weight_decay})
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        where = type(self).__name__
+        _check(where, "lr", group["lr"], lambda v: v >= 0, "pass a learning rate >= 0, e.g. 1e-3")
+        _check(where, "eps", group["eps"], lambda v: v >= 0, "pass eps >= 0, e.g. 1e-8")
+        betas = tuple(group["betas"])
+        if len(betas) != 2:
+            raise ShapeError(f"{where}: betas={group['betas']!r} must be a pair (beta1, beta2), "
+                             "e.g. (0.9, 0.999)")
+        for k, beta in enumerate(betas):
+            _check(where, f"betas[{k}]", beta, lambda v: 0 <= v < 1,
+                   "each beta must lie in [0, 1), e.g. betas=(0.9, 0.999)")
+        group["betas"] = betas
+        _check(where, "weight_decay", group["weight_decay"], lambda v: v >= 0,
+               "pass weight_decay >= 0")
+
+    def _update(self, p: Tensor, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
+        lr, (beta1, beta2), decay = group["lr"], group["betas"], group["weight_decay"]
+        if not state:
+            state["step"] = 0
+            state["exp_avg"] = backend.xp.zeros_like(p.data)
+            state["exp_avg_sq"] = backend.xp.zeros_like(p.data)
+        if decay != 0 and self.decoupled:
+            p.mul_(1 - lr * decay)
+        elif decay != 0:
+            g = g + decay * p.data
+        state["step"] += 1
+        t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
+        m += (1 - beta1) * (g - m)
+        v *= beta2
+        v += (1 - beta2) * g * g
+        denom = backend.xp.sqrt(v) / math.sqrt(1 - beta2 ** t) + group["eps"]
+        p.sub_(m / denom, alpha=lr / (1 - beta1 ** t))
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov and Hutter, 2019).
+
+    Before each Adam step (which then has no L2 term): ``p = p * (1 - lr * weight_decay)``.
+    """
+
+    decoupled = True
+
+    def __init__(self, params: Iterable[Tensor] | Iterable[dict], lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2) -> None:
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)

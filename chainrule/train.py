@@ -1,0 +1,303 @@
+"""The training program: the chapter's network trained by minibatch SGD, as ``chainrule train``.
+
+Forward and backward passes alternate: each step computes ``J = L + s`` on a minibatch,
+backpropagates, and lets SGD update ``W1`` and ``W2``.  The run writes to its output folder:
+
+- ``metrics.json``: the configuration, per-epoch figures and the final ``test_accuracy``;
+- ``curve.png``: loss and accuracy per epoch (matplotlib, headless);
+- ``checkpoint.npz``: parameters, optimizer state, data order position, RNG state and the
+  partial-epoch sums, after every epoch and on Ctrl-C or SIGTERM.
+
+``--resume`` continues from that checkpoint up to ``--epochs``; the result is bit-identical to a
+run that was never interrupted.  Every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import creation
+from .checkpoint import atomic_write, load_checkpoint, save_checkpoint
+from .data import ArrayDataset, DataLoader, find_fashion_mnist, load_dataset
+from .errors import ChainruleError
+from .graph import no_grad
+from .models import ChapterMLP
+from .optim import SGD, flatten_state_dict, unflatten_state_dict
+
+__all__ = ["Config", "train", "TrainingInterrupted", "CHECKPOINT", "METRICS", "CURVE"]
+
+CHECKPOINT, METRICS, CURVE = "checkpoint.npz", "metrics.json", "curve.png"
+# the book's batch for Fashion-MNIST's 60,000 images; the 1,437 digits need more, smaller steps
+DEFAULT_BATCH = {"fashion-mnist": 256, "digits": 32}
+
+
+class TrainingInterrupted(ChainruleError):
+    """The run was stopped by a signal after writing its checkpoint."""
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.signum = signum
+
+
+@dataclasses.dataclass
+class Config:
+    """What ``chainrule train`` runs; the book's defaults."""
+
+    dataset: str | None = None        # None: Fashion-MNIST if its files are found, else digits
+    data_dir: str | None = None
+    epochs: int = 10
+    batch_size: int | None = None     # None: 256 on Fashion-MNIST (the book's), 32 on digits
+    lr: float = 0.1
+    hidden: int = 256
+    weight_decay: float = 1e-4        # lambda of the chapter's s = lambda/2 (|W1|^2 + |W2|^2)
+    seed: int = 0
+    out: str | None = None
+    resume: bool = False
+    progress: bool = True
+    log: bool = True
+
+
+def _say(config: Config, text: str) -> None:
+    if config.log:
+        print(text, flush=True)
+
+
+def choose_dataset(config: Config) -> str:
+    """The dataset to train on: the one asked for, else Fashion-MNIST when found, else digits."""
+    if config.dataset is not None:
+        return config.dataset
+    return "fashion-mnist" if find_fashion_mnist(config.data_dir) is not None else "digits"
+
+
+def _write_json(path: Path, value) -> None:
+    with atomic_write(path) as handle:
+        handle.write(json.dumps(value, indent=2).encode())
+
+
+def _draw_curve(path: Path, history: list[dict], title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [h["epoch"] for h in history]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
+    left.plot(epochs, [h["train_loss"] for h in history], "o-", label="train loss L")
+    left.plot(epochs, [h["objective"] for h in history], "s--", label="objective J = L + s")
+    left.set_xlabel("epoch")
+    left.set_ylabel("loss")
+    left.legend()
+    right.plot(epochs, [h["train_accuracy"] for h in history], "o-", label="train")
+    right.plot(epochs, [h["test_accuracy"] for h in history], "s-", label="test")
+    right.set_xlabel("epoch")
+    right.set_ylabel("accuracy")
+    right.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    with atomic_write(path) as handle:
+        fig.savefig(handle, format="png", dpi=110)
+    plt.close(fig)
+
+
+def evaluate(model, x: np.ndarray, y: np.ndarray, batch_size: int = 2048) -> float:
+    """Accuracy of ``model`` on ``(x, y)``, computed under ``no_grad`` in batches."""
+    correct = 0
+    with no_grad():
+        for start in range(0, len(x), batch_size):
+            logits = model(creation.tensor(x[start:start + batch_size])).numpy()
+            correct += int((logits.argmax(axis=1) == y[start:start + batch_size]).sum())
+    return correct / max(len(x), 1)
+
+
+@contextlib.contextmanager
+def _stop_on_signals():
+    """Turn SIGINT and SIGTERM into a flag the loop reads between steps."""
+    caught: list[int] = []
+
+    def handler(signum, frame):
+        caught.append(signum)
+
+    previous = {}
+    try:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, handler)
+    except ValueError:              # not the main thread: no handlers, no flag
+        previous = {}
+    try:
+        yield caught
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+class _Run:
+    """The state of one training run: model, optimizer, data order and history."""
+
+    def __init__(self, config: Config):
+        self.out = Path(config.out or time.strftime("runs/%Y%m%d-%H%M%S"))
+        meta, arrays = None, None
+        if config.resume:
+            path = self.out / CHECKPOINT
+            if not path.exists():
+                raise ChainruleError(
+                    f"--resume: no checkpoint at {path}; pass the --out folder of an earlier "
+                    "run, or drop --resume to start a new one")
+            arrays, meta = load_checkpoint(path)
+            saved = dict(meta["config"], epochs=config.epochs, out=str(self.out), resume=True,
+                         progress=config.progress, log=config.log)
+            config = Config(**saved)
+        self.config = config
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.dataset = meta["dataset"] if meta else choose_dataset(config)
+        if config.batch_size is None:
+            config.batch_size = DEFAULT_BATCH[self.dataset]
+        x_train, y_train, self.x_test, self.y_test = load_dataset(self.dataset, config.data_dir)
+        classes = int(max(y_train.max(), self.y_test.max())) + 1
+        creation.random.seed(config.seed)
+        self.model = ChapterMLP(inputs=x_train.shape[1], hidden=config.hidden, outputs=classes,
+                                weight_decay=config.weight_decay, seed=config.seed)
+        self.optimizer = SGD(self.model.parameters(), lr=config.lr)
+        self.loader = DataLoader(ArrayDataset(x_train, y_train), config.batch_size, shuffle=True,
+                                 seed=config.seed)
+        self.history: list[dict] = []
+        self.partial = {"loss": 0.0, "objective": 0.0, "correct": 0, "seen": 0, "seconds": 0.0}
+        self.step = 0
+        if meta is not None:
+            self._restore(arrays, meta)
+
+    # ---------------------------------------------------------------- checkpoints
+    def _restore(self, arrays: dict, meta: dict) -> None:
+        self.model.load_state_dict({k[6:]: v for k, v in arrays.items()
+                                    if k.startswith("model.")})
+        self.optimizer.load_state_dict(unflatten_state_dict(arrays, meta["optimizer"]))
+        self.loader.load_state_dict(meta["loader"])
+        creation.random.set_state(meta["rng"])
+        self.history = meta["history"]
+        self.partial = meta["partial"]
+        self.step = meta["step"]
+
+    def save(self) -> None:
+        """Write the checkpoint (atomically)."""
+        arrays = {f"model.{k}": v for k, v in self.model.state_dict().items()}
+        optimizer_arrays, optimizer_meta = flatten_state_dict(self.optimizer.state_dict())
+        arrays.update(optimizer_arrays)
+        meta = {
+            "config": dataclasses.asdict(self.config), "dataset": self.dataset,
+            "step": self.step, "loader": self.loader.state_dict(),
+            "rng": creation.random.get_state(), "history": self.history,
+            "partial": self.partial, "optimizer": optimizer_meta,
+        }
+        save_checkpoint(self.out / CHECKPOINT, arrays, meta)
+
+    # ---------------------------------------------------------------- training
+    def train_epoch(self, epoch: int, caught: list[int]) -> None:
+        from tqdm import tqdm
+
+        config, model, optimizer, part = self.config, self.model, self.optimizer, self.partial
+        bar = tqdm(total=len(self.loader), initial=self.loader.state_dict()["batch"],
+                   desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch", leave=False,
+                   disable=not config.progress, file=sys.stderr, dynamic_ncols=True)
+        with bar:
+            for x, y in self.loader:
+                started = time.perf_counter()
+                model.train()
+                J = model.objective(creation.tensor(x), y)
+                optimizer.zero_grad()
+                J.backward()
+                optimizer.step()
+                L, o = model.last_objective["L"], model.intermediates["o"]
+                model.clear_intermediates()             # let this step's graph go now
+                part["seconds"] += time.perf_counter() - started
+                part["loss"] += L.item() * len(y)
+                part["objective"] += J.item() * len(y)
+                part["correct"] += int((o.numpy().argmax(axis=1) == y).sum())
+                part["seen"] += len(y)
+                self.step += 1
+                bar.update(1)
+                bar.set_postfix(loss=f"{part['loss'] / part['seen']:.4f}",
+                                acc=f"{part['correct'] / part['seen']:.3f}",
+                                ex_s=f"{part['seen'] / max(part['seconds'], 1e-9):.0f}")
+                if caught:
+                    self.save()
+                    raise self.interrupted(f"at epoch {epoch + 1}, step {self.step}", caught)
+
+    def interrupted(self, when: str, caught: list[int]) -> TrainingInterrupted:
+        """The error saying the run stopped, where its checkpoint is, and how to go on."""
+        return TrainingInterrupted(
+            f"interrupted {when}: checkpoint written to {self.out / CHECKPOINT}; continue "
+            f"with: chainrule train --resume --out {self.out} --epochs {self.config.epochs}",
+            caught[0])
+
+    def finish_epoch(self, epoch: int) -> dict:
+        part = self.partial
+        self.model.eval()
+        record = {
+            "epoch": epoch + 1,
+            "train_loss": part["loss"] / part["seen"],
+            "objective": part["objective"] / part["seen"],
+            "train_accuracy": part["correct"] / part["seen"],
+            "test_accuracy": evaluate(self.model, self.x_test, self.y_test),
+            "seconds": part["seconds"],
+            "examples_per_second": part["seen"] / max(part["seconds"], 1e-9),
+        }
+        self.history.append(record)
+        self.partial = {"loss": 0.0, "objective": 0.0, "correct": 0, "seen": 0, "seconds": 0.0}
+        return record
+
+    def write_reports(self) -> dict:
+        last = self.history[-1] if self.history else {}
+        metrics = {
+            "dataset": self.dataset, "config": dataclasses.asdict(self.config),
+            "epochs": self.history, "test_accuracy": last.get("test_accuracy"),
+            "seconds_per_epoch": (float(np.mean([h["wall_seconds"] for h in self.history]))
+                                  if self.history else None),
+        }
+        _write_json(self.out / METRICS, metrics)
+        if self.history:
+            _draw_curve(self.out / CURVE, self.history,
+                        f"chapter MLP on {self.dataset}: hidden {self.config.hidden}, "
+                        f"lr {self.config.lr}, batch {self.config.batch_size}")
+        return metrics
+
+
+def train(config: Config) -> dict:
+    """Train the chapter's network as ``config`` says; return the metrics written."""
+    run = _Run(config)
+    config = run.config
+    where = ("its files were found" if config.dataset is None and run.dataset == "fashion-mnist"
+             else "the Fashion-MNIST files were not found (apt-get install "
+                  "dataset-fashion-mnist, or --data-dir)" if config.dataset is None
+             else "as asked")
+    _say(config, f"chainrule train: {run.dataset} ({where}); output in {run.out}")
+    with _stop_on_signals() as caught:
+        for epoch in range(len(run.history), config.epochs):
+            started = time.perf_counter()
+            run.train_epoch(epoch, caught)
+            record = run.finish_epoch(epoch)
+            record["wall_seconds"] = time.perf_counter() - started
+            run.save()
+            metrics = run.write_reports()
+            _say(config, f"epoch {record['epoch']:>3}/{config.epochs}  train loss "
+                         f"{record['train_loss']:.4f}  train acc {record['train_accuracy']:.4f}  "
+                         f"test acc {record['test_accuracy']:.4f}  {record['seconds']:.1f} s  "
+                         f"{record['examples_per_second']:.0f} examples/s")
+            if caught:
+                raise run.interrupted(f"after epoch {epoch + 1}", caught)
+    metrics = run.write_reports()
+    _say(config, f"test accuracy {metrics['test_accuracy']}; wrote {METRICS}, {CURVE} and "
+                 f"{CHECKPOINT} in {run.out}")
+    return metrics
+
+
+def exit_status(signum: int) -> int:
+    """The conventional exit status after a signal: 128 + its number."""
+    return 128 + signum
+

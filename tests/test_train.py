@@ -1,0 +1,134 @@
+"""The training program end to end, on the embedded digits: reports, resume, interrupts."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+from chainrule.checkpoint import load_checkpoint
+from chainrule.cli import main
+from chainrule.data import datasets
+from chainrule.train import CHECKPOINT, CURVE, METRICS, Config, TrainingInterrupted, train
+
+SMALL = dict(dataset="digits", hidden=32, batch_size=64, progress=False, log=False)
+
+
+def _arrays(folder):
+    arrays, meta = load_checkpoint(folder / CHECKPOINT)
+    return arrays, meta
+
+
+def test_a_run_writes_metrics_curve_and_checkpoint(tmp_path):
+    metrics = train(Config(epochs=2, out=str(tmp_path), **SMALL))
+    on_disk = json.loads((tmp_path / METRICS).read_text())
+    assert on_disk["test_accuracy"] == metrics["test_accuracy"] > 0.5
+    assert [e["epoch"] for e in on_disk["epochs"]] == [1, 2]
+    assert {"train_loss", "train_accuracy", "test_accuracy", "examples_per_second"} <= set(
+        on_disk["epochs"][0])
+    assert (tmp_path / CURVE).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    arrays, meta = _arrays(tmp_path)
+    assert arrays["model.W1"].shape == (32, 64) and meta["step"] == 2 * 23
+
+
+def test_resume_equals_the_uninterrupted_run_bit_for_bit(tmp_path):
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    train(Config(epochs=4, out=str(straight), **SMALL))
+    train(Config(epochs=2, out=str(split), **SMALL))
+    train(Config(epochs=4, out=str(split), resume=True, **SMALL))
+    a, meta_a = _arrays(straight)
+    b, meta_b = _arrays(split)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert np.array_equal(a[key], b[key]), key
+    strip = [{k: v for k, v in e.items() if "seconds" not in k and k != "examples_per_second"}
+             for e in meta_a["history"]]
+    assert strip == [{k: v for k, v in e.items()
+                      if "seconds" not in k and k != "examples_per_second"}
+                     for e in meta_b["history"]]
+
+
+def test_interrupt_anywhere_then_resume_equals_the_straight_run(tmp_path):
+    straight, cut = tmp_path / "straight", tmp_path / "cut"
+    config = dict(SMALL, batch_size=8)
+    train(Config(epochs=3, out=str(straight), **config))
+    timer = threading.Timer(0.4, os.kill, (os.getpid(), signal.SIGTERM))
+    timer.start()
+    try:
+        with pytest.raises(TrainingInterrupted) as stop:
+            train(Config(epochs=50, out=str(cut), **config))
+    finally:
+        timer.cancel()
+    assert stop.value.signum == signal.SIGTERM and "--resume" in str(stop.value)
+    _, meta = _arrays(cut)
+    assert meta["step"] > 0
+    if len(meta["history"]) >= 3:
+        pytest.fail("the interrupt came too late to test resuming; raise the epochs or lower "
+                    "the timer")
+    train(Config(epochs=3, out=str(cut), resume=True, **config))
+    a, _ = _arrays(straight)
+    b, _ = _arrays(cut)
+    for key in a:
+        assert np.array_equal(a[key], b[key]), key
+
+
+def _run(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "chainrule", *args], capture_output=True,
+                          text=True, env=env, timeout=120)
+
+
+@pytest.mark.parametrize("flags", [["--epochs", "x"], ["--dataset", "cifar"],
+                                   ["--lr", "-1"], ["--resume"]])
+def test_bad_flags_fail_with_one_line(flags):
+    run = _run("train", "--no-progress", *flags)
+    assert run.returncode != 0
+    assert "Traceback" not in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1, run.stderr
+
+
+def test_missing_fashion_mnist_fails_with_one_clear_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(datasets, "SYSTEM_DATA_DIRS", (tmp_path / "none",))
+    monkeypatch.delenv("CHAINRULE_DATA", raising=False)
+    status = main(["train", "--dataset", "fashion-mnist", "--data-dir", str(tmp_path),
+                   "--no-progress", "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert status == 1 and "dataset-fashion-mnist" in err and "Traceback" not in err
+
+
+def test_without_fashion_mnist_the_main_job_falls_back_to_digits(tmp_path, monkeypatch):
+    monkeypatch.setattr(datasets, "SYSTEM_DATA_DIRS", (tmp_path / "none",))
+    monkeypatch.delenv("CHAINRULE_DATA", raising=False)
+    metrics = train(Config(epochs=1, hidden=16, out=str(tmp_path / "run"), progress=False,
+                           log=False))
+    assert metrics["dataset"] == "digits" and metrics["config"]["batch_size"] == 32
+
+
+def test_resume_from_a_damaged_checkpoint_is_refused(tmp_path, capsys):
+    train(Config(epochs=1, out=str(tmp_path), **SMALL))
+    data = bytearray((tmp_path / CHECKPOINT).read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (tmp_path / CHECKPOINT).write_bytes(bytes(data))
+    status = main(["train", "--resume", "--out", str(tmp_path), "--epochs", "2",
+                   "--no-progress"])
+    err = capsys.readouterr().err
+    assert status == 1 and str(tmp_path / CHECKPOINT) in err and "Traceback" not in err
+
+
+def test_sigint_in_a_subprocess_writes_a_checkpoint_and_exits_cleanly(tmp_path):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "chainrule", "train", "--dataset", "digits", "--epochs", "500",
+         "--batch-size", "8", "--hidden", "16", "--no-progress", "--out", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = proc.stdout.readline()            # the run has started once it says where to
+    assert "digits" in first
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGINT
+    assert "Traceback" not in err and "--resume" in err
+    assert (tmp_path / CHECKPOINT).exists()
