@@ -204,7 +204,9 @@ class _Run:
         config, model, optimizer, part = self.config, self.model, self.optimizer, self.partial
         bar = tqdm(total=len(self.loader), initial=self.loader.state_dict()["batch"],
                    desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch", leave=False,
-                   disable=not config.progress, file=sys.stderr, dynamic_ncols=True)
+                   # None: tqdm shows the bar on a terminal and stays silent in a log file
+                   disable=None if config.progress else True, file=sys.stderr,
+                   dynamic_ncols=True, mininterval=0.25)
         with bar:
             for x, y in self.loader:
                 started = time.perf_counter()

@@ -3,5 +3,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh dev
+# PyTorch is optional: the tests compare optimizers with torch.optim when it is installed. We
+# install it only from a CPU wheel already on this machine (a folder in pip's find-links);
+# asking the registry would fetch the multi-GB CUDA build. Without one, those tests skip.
+links="${PIP_FIND_LINKS:-$(.venv/bin/python -m pip config get global.find-links 2>/dev/null || true)}"
+wheel=""
+for folder in $links; do
+  for candidate in "${folder#file://}"/torch-*+cpu-*.whl; do
+    [ -e "$candidate" ] && wheel="$candidate"
+  done
+done
+if [ -n "$wheel" ] && ! .venv/bin/python -c "import torch" 2>/dev/null; then
+  echo "test: installing PyTorch from $wheel for the comparison tests"
+  .venv/bin/python -m pip install --quiet "$wheel" 2>&1 | grep -v "is ignored" || true
+fi
 .venv/bin/ruff check .
 .venv/bin/python -m pytest "$@"
