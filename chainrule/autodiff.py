@@ -1,6 +1,6 @@
 """Derivatives as functions: ``grad``, ``vjp``, ``jvp``, ``hvp`` and ``hessian``.
 
-Reverse mode walks the recorded graph (:func:`chainrule.graph.backward`).  Forward mode carries
+Reverse mode walks the recorded graph (:func:`chainrule.backprop.backward`).  Forward mode carries
 a tangent beside each value, tagged with a *level* so that nested ``jvp`` calls never confuse
 their perturbations; every operator's JVP rule is written in chainrule operators, so a tangent
 is itself recorded and differentiable.  The two compose in any order.
@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from . import backend as B
-from . import graph
+from . import backprop, graph
 from .creation import tensor
 from .errors import DTypeError, GraphError, ShapeError
 from .ops.shape import identity
@@ -87,7 +87,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None,
         raise GraphError("grad(): no output requires grad; are the inputs created with "
                          "requires_grad=True, and the outputs computed outside no_grad()?")
     keep = create_graph if retain_graph is None else retain_graph
-    return graph.backward(roots, seeds, inputs=inputs, retain_graph=keep,
+    return backprop.backward(roots, seeds, inputs=inputs, retain_graph=keep,
                           create_graph=create_graph, allow_unused=allow_unused)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import backend, graph
+from . import backend, backprop, graph
 from .errors import DTypeError, GraphError
 
 __all__ = ["Tensor"]
@@ -170,7 +170,7 @@ class Tensor:
                 "inside no_grad()"
             )
         g = _root_grad(self, grad, "backward()")
-        graph.backward([self], [g], retain_graph=retain_graph or create_graph,
+        backprop.backward([self], [g], retain_graph=retain_graph or create_graph,
                        create_graph=create_graph)
 
     # ----------------------------------------------------------------- in place

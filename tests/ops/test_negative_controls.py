@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule import graph
+from chainrule import backprop
 from chainrule.ops import OPS
 from chainrule.testing import gradcheck, gradgradcheck
 
@@ -58,7 +58,7 @@ def test_wrong_broadcast_reduction_is_caught(monkeypatch):
 def test_assignment_instead_of_accumulation_on_fan_out_is_caught(monkeypatch):
     def overwrite(current, g):
         return g                             # '=' where '+=' belongs
-    monkeypatch.setattr(graph, "_accumulate", overwrite)
+    monkeypatch.setattr(backprop, "_accumulate", overwrite)
     with pytest.raises(cr.GradientCheckError):
         gradcheck(lambda x: x * x + cr.sin(x), [X], modes=("rev",))
 

@@ -1,0 +1,203 @@
+"""Backpropagation: the reverse walk over a recorded graph, by the chain rule.
+
+:func:`backward` sorts the nodes reachable from the roots (:func:`~chainrule.graph.toposort`,
+no recursion: a chain of a million operators is fine), walks them consumers-first, calls each
+operator's VJP rule, sums gradients over fan-out, and drops every gradient and saved value as
+soon as it is used.  Without ``create_graph`` the rules run on plain arrays (an operator called
+on arrays in that mode returns an array), so a first-order pass pays NumPy's cost and little
+more; with it, the rules run on tensors and the backward pass is recorded like any other.
+"""
+
+from __future__ import annotations
+
+from . import backend
+from .errors import AnomalyError, DTypeError, GraphError
+from .graph import Node, gc_paused, mode, toposort, user_frames
+
+__all__ = ["backward"]
+
+
+def _anomaly_check(node: Node, i: int, grad) -> None:
+    data = getattr(grad, "_data", grad)
+    if not bool(data.dtype.kind != "f" or backend.xp.isfinite(data).all()):
+        where = user_frames(node.trace) if node.trace else "(unknown)\n"
+        raise AnomalyError(
+            f"backward of '{node.op.name}' produced a NaN or an infinity in the gradient of its "
+            f"input {i} (output shape {node.shape}, dtype {node.dtype}); the operator was "
+            f"created at:\n{where}"
+        )
+
+
+def _leaf_dtype_check(leaf) -> None:
+    if leaf.dtype.kind != "f":
+        raise DTypeError(
+            f"cannot differentiate with respect to a tensor of dtype {leaf.dtype} (shape "
+            f"{leaf.shape}); only floating-point tensors have gradients: convert it with "
+            ".astype(np.float32) first"
+        )
+
+
+def backward(roots, grads, *, inputs=None, retain_graph=False, create_graph=False,
+             allow_unused=False):
+    """Backpropagate ``grads`` from ``roots`` (see :func:`_backward`), the collector paused."""
+    with gc_paused():
+        return _backward(roots, grads, inputs=inputs, retain_graph=retain_graph,
+                         create_graph=create_graph, allow_unused=allow_unused)
+
+
+def _backward(roots, grads, *, inputs, retain_graph, create_graph, allow_unused):
+    """Backpropagate ``grads`` from the tensors ``roots``.
+
+    With ``inputs=None`` the gradients are accumulated into the ``.grad`` of every leaf (and of
+    every tensor that called ``retain_grad()``).  With ``inputs`` a list of tensors, nothing is
+    accumulated and a tuple with the gradient of each input is returned (``None`` for an input
+    the roots do not depend on, when ``allow_unused``).
+    """
+    from .tensor import Tensor
+
+    raw = not create_graph and not mode.fwd_levels
+    pending: dict = {}
+    root_nodes = []
+    for root, g in zip(roots, grads):
+        if raw:
+            g = g._data
+        key = id(root._node if root._node is not None else root)
+        pending[key] = g if key not in pending else _accumulate(pending[key], g)
+        if root._node is not None:
+            root_nodes.append(root._node)
+    order = toposort(root_nodes)
+
+    targets: dict[int, int] | None = None
+    results: list = []
+    if inputs is not None:
+        targets = {}
+        for position, t in enumerate(inputs):
+            if not t.requires_grad:
+                _leaf_dtype_check(t)
+                raise GraphError(
+                    f"grad(): input {position} (shape {t.shape}, dtype {t.dtype}) does not "
+                    "require grad; create it with requires_grad=True"
+                )
+            targets[id(t._node if t._node is not None else t)] = position
+        results = [None] * len(inputs)
+        order = _prune(order, targets)
+
+    previous = mode.grad_enabled
+    anomaly = mode.anomaly
+    mode.grad_enabled = create_graph
+    mode.anomaly = False        # checked per node below, so the error names the node's op
+    mode.raw = raw              # VJP rules run on arrays: the same rules, NumPy's speed
+    stored: set[int] = set()    # arrays already handed out as a .grad (never share one)
+    try:
+        for node in reversed(order):
+            g = pending.pop(id(node), None)
+            if g is None:
+                continue
+            if node.retain is not None:
+                for ref in node.retain:
+                    t = ref()
+                    if t is not None:
+                        _store_grad(t, g, raw, stored)
+            if targets is not None and id(node) in targets:
+                results[targets[id(node)]] = g
+            op = node.op
+            saved = node.unpack(create_graph, Tensor, raw)
+            params = node.params
+            for i, edge in enumerate(node.edges):
+                if edge is None:
+                    continue
+                gi = (op.vjp(i, g, *saved, **params) if op.variadic
+                      else op.vjp[i](g, *saved, **params))
+                if raw and isinstance(gi, Tensor):
+                    gi = gi._data
+                if type(edge) is Node:
+                    if gi.shape != edge.shape:
+                        _bad_shape(node, i, gi, edge.shape)
+                    if gi.dtype != edge.dtype:
+                        gi = gi.astype(edge.dtype)
+                    if anomaly:
+                        _anomaly_check(node, i, gi)
+                    key = id(edge)
+                    current = pending.get(key)
+                    pending[key] = gi if current is None else _accumulate(current, gi)
+                    continue
+                data = edge._data
+                if gi.shape != data.shape:
+                    _bad_shape(node, i, gi, data.shape)
+                if gi.dtype != data.dtype:
+                    gi = gi.astype(data.dtype)
+                if anomaly:
+                    _anomaly_check(node, i, gi)
+                if targets is None:
+                    _store_grad(edge, gi, raw, stored)
+                elif id(edge) in targets:
+                    key = id(edge)
+                    current = pending.get(key)
+                    pending[key] = gi if current is None else _accumulate(current, gi)
+            if not retain_graph:
+                node.release()
+    finally:
+        mode.grad_enabled = previous
+        mode.anomaly = anomaly
+        mode.raw = False
+
+    if targets is None:
+        return None
+    for key, position in targets.items():
+        if results[position] is None and key in pending:
+            results[position] = pending[key]
+    if raw:
+        results = [None if r is None else Tensor._wrap(_as_array(r)) for r in results]
+    for position, t in enumerate(inputs):
+        if results[position] is None and not allow_unused:
+            raise GraphError(
+                f"grad(): input {position} (shape {t.shape}) is not used to compute the outputs; "
+                "pass allow_unused=True to get None for it"
+            )
+    return tuple(results)
+
+
+def _prune(order: list[Node], targets: dict[int, int]) -> list[Node]:
+    """Keep only the nodes from which some target can be reached (inputs come first in order)."""
+    useful: set[int] = set()
+    kept = []
+    for node in order:
+        if id(node) in targets or any(
+            e is not None and (id(e) in useful or id(e) in targets) for e in node.edges
+        ):
+            useful.add(id(node))
+            kept.append(node)
+    return kept
+
+
+def _accumulate(current, g):
+    """The sum of two gradients reaching one variable along different paths (fan-out)."""
+    return current + g
+
+
+def _as_array(g):
+    return g if isinstance(g, backend.ndarray_types) else backend.xp.asarray(g)
+
+
+def _store_grad(t, g, raw: bool, stored: set) -> None:
+    """Accumulate ``g`` (an array when ``raw``, else a tensor) into ``t.grad``.
+
+    A gradient stored on a tensor is its own writeable array: views into the graph and arrays
+    already handed to another tensor in this backward are copied first.
+    """
+    data = _as_array(g) if raw else g._data
+    if t.grad is not None:
+        total = t.grad._data + data if raw else (t.grad + g)._data
+        t.grad = type(t)._wrap(total) if raw else t.grad + g
+        return
+    if not data.flags.writeable or data.base is not None or id(data) in stored:
+        data = data.copy()
+    stored.add(id(data))
+    t.grad = type(t)._wrap(data, None if raw else g._node)
+
+
+def _bad_shape(node: Node, i: int, gi, shape) -> None:
+    raise GraphError(
+        f"vjp of '{node.op.name}' returned a gradient of shape {gi.shape} for its "
+        f"input {i} of shape {shape}; this is a bug in the operator's rule"
+    )
