@@ -29,6 +29,8 @@ from .ops import OPS
 from .tensor import Tensor
 
 from . import checkpoint, data, models, nn, optim  # they build on the names above
+from . import viz
+from .explain import explain
 
 __version__ = "0.1.0"
 
@@ -50,5 +52,5 @@ __all__ = [
     "ChainruleError", "ShapeError", "DTypeError", "GraphError", "AnomalyError",
     "GradientCheckError", "DataError",
     # modules
-    "backend", "testing", "nn", "optim", "models", "data", "checkpoint",
+    "backend", "testing", "nn", "optim", "models", "data", "checkpoint", "viz", "explain",
 ]

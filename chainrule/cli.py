@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from .errors import ChainruleError
+from .viz_cli import add_explain_parser, add_graph_parser
 
 __all__ = ["main"]
 
@@ -76,6 +77,8 @@ def _parser() -> argparse.ArgumentParser:
     chapter.add_argument("--hidden", type=_positive(int), default=256, help="hidden units")
     chapter.add_argument("--weight-decay", type=_non_negative, default=1e-4, help="lambda")
     chapter.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    add_graph_parser(commands)
+    add_explain_parser(commands)
     return parser
 
 
@@ -108,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "train":
             return _train(args)
+        if args.command in ("graph", "explain"):
+            return args.func(args)
         if args.command == "chapter":
             from .chapter import chapter_report
 
@@ -117,6 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     except ChainruleError as error:
         print(f"chainrule {args.command}: error: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"chainrule {args.command}: interrupted", file=sys.stderr)
+        return 130
     return 0
 
 

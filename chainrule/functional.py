@@ -240,9 +240,9 @@ def matmul(a, b) -> Tensor:
         return LA.matmul(a, b)
     vec_a, vec_b = len(sa) == 1, len(sb) == 1
     if vec_a:
-        a, sa = reshape(a, (1,) + sa), (1,) + sa
+        a, sa = _as_matrix(a, (1,) + sa), (1,) + sa
     if vec_b:
-        b, sb = reshape(b, sb + (1,)), sb + (1,)
+        b, sb = _as_matrix(b, sb + (1,)), sb + (1,)
     batch = np.broadcast_shapes(sa[:-2], sb[:-2])
     if sa[:-2] != batch:
         a = broadcast_to(a, batch + sa[-2:])
@@ -252,6 +252,14 @@ def matmul(a, b) -> Tensor:
     if vec_a or vec_b:
         shape = batch + (() if vec_a else (sa[-2],)) + (() if vec_b else (sb[-1],))
         out = reshape(out, shape)
+    return out
+
+
+def _as_matrix(v, shape) -> Tensor:
+    """A 1-D operand of matmul as a matrix; a constant keeps its name (the chapter's x)."""
+    out = reshape(v, shape)
+    if isinstance(v, Tensor) and not v.requires_grad:
+        out.name = v.name
     return out
 
 

@@ -73,7 +73,7 @@ class _Objective(Module):
         ``s`` (when built) and ``J``.
         """
         o = self.forward(x)
-        labels = np.asarray(y.data if isinstance(y, Tensor) else y)
+        labels = y if isinstance(y, Tensor) else np.asarray(y)   # a tensor keeps its name (y)
         if o.ndim == 1:
             o, labels = o[None], labels.reshape(1)
         L = _named(F.cross_entropy(o, labels), "L")

@@ -339,6 +339,12 @@ class Tensor:
         return F.astype(self, dtype)
 
     # ----------------------------------------------------------------- display
+    def _repr_svg_(self) -> str | None:
+        """The graph that made this tensor, drawn in a notebook (None without a renderer)."""
+        from .viz.dot import repr_svg
+
+        return repr_svg(self)
+
     def __repr__(self) -> str:
         body = np.array2string(self.numpy(), separator=", ", threshold=20, edgeitems=2,
                                prefix="Tensor(")

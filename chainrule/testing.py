@@ -27,8 +27,9 @@ from . import graph
 from .autodiff import grad, jvp
 from .errors import GradientCheckError
 from .tensor import Tensor
+from .testing_graph import GraphCheckReport, check_graph
 
-__all__ = ["gradcheck", "gradgradcheck"]
+__all__ = ["gradcheck", "gradgradcheck", "check_graph", "GraphCheckReport"]
 
 
 def _label(f) -> str:

@@ -32,9 +32,10 @@ from .graph import no_grad
 from .models import ChapterMLP
 from .optim import SGD, flatten_state_dict, unflatten_state_dict
 
-__all__ = ["Config", "train", "TrainingInterrupted", "CHECKPOINT", "METRICS", "CURVE"]
+__all__ = ["Config", "train", "TrainingInterrupted", "CHECKPOINT", "METRICS", "CURVE", "GRAPH"]
 
 CHECKPOINT, METRICS, CURVE = "checkpoint.npz", "metrics.json", "curve.png"
+GRAPH = "graph.svg"
 # the book's batch for Fashion-MNIST's 60,000 images; the 1,437 digits need more, smaller steps
 DEFAULT_BATCH = {"fashion-mnist": 256, "digits": 32}
 
@@ -254,6 +255,22 @@ class _Run:
         self.partial = {"loss": 0.0, "objective": 0.0, "correct": 0, "seen": 0, "seconds": 0.0}
         return record
 
+    def draw_graph(self) -> str:
+        """Draw the model's computational graph on a few examples to ``graph.svg``."""
+        from .viz import draw
+        from .viz.render import RendererNotFound
+
+        x = creation.tensor(self.x_test[:8], name="x")
+        y = creation.tensor(self.y_test[:8], name="y")
+        J = self.model.objective(x, y)
+        try:
+            draw(J, self.out / GRAPH)
+            return GRAPH
+        except RendererNotFound:
+            return "graph.dot (no Graphviz renderer to draw graph.svg)"
+        finally:
+            self.model.clear_intermediates()
+
     def write_reports(self) -> dict:
         last = self.history[-1] if self.history else {}
         metrics = {
@@ -272,14 +289,15 @@ class _Run:
 
 def train(config: Config) -> dict:
     """Train the chapter's network as ``config`` says; return the metrics written."""
-    run = _Run(config)
-    config = run.config
-    where = ("its files were found" if config.dataset is None and run.dataset == "fashion-mnist"
-             else "the Fashion-MNIST files were not found (apt-get install "
-                  "dataset-fashion-mnist, or --data-dir)" if config.dataset is None
-             else "as asked")
-    _say(config, f"chainrule train: {run.dataset} ({where}); output in {run.out}")
-    with _stop_on_signals() as caught:
+    with _stop_on_signals() as caught:          # from the start: no Ctrl-C goes unhandled
+        run = _Run(config)
+        config = run.config
+        where = ("its files were found" if config.dataset is None
+                 and run.dataset == "fashion-mnist"
+                 else "the Fashion-MNIST files were not found (apt-get install "
+                      "dataset-fashion-mnist, or --data-dir)" if config.dataset is None
+                 else "as asked")
+        _say(config, f"chainrule train: {run.dataset} ({where}); output in {run.out}")
         for epoch in range(len(run.history), config.epochs):
             started = time.perf_counter()
             run.train_epoch(epoch, caught)
@@ -293,9 +311,10 @@ def train(config: Config) -> dict:
                          f"{record['examples_per_second']:.0f} examples/s")
             if caught:
                 raise run.interrupted(f"after epoch {epoch + 1}", caught)
-    metrics = run.write_reports()
-    _say(config, f"test accuracy {metrics['test_accuracy']}; wrote {METRICS}, {CURVE} and "
-                 f"{CHECKPOINT} in {run.out}")
+        metrics = run.write_reports()
+        drawn = run.draw_graph()
+    _say(config, f"test accuracy {metrics['test_accuracy']}; wrote {METRICS}, {CURVE}, "
+                 f"{drawn} and {CHECKPOINT} in {run.out}")
     return metrics
 
 

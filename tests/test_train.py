@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import signal
 import subprocess
@@ -15,7 +16,8 @@ import pytest
 from chainrule.checkpoint import load_checkpoint
 from chainrule.cli import main
 from chainrule.data import datasets
-from chainrule.train import CHECKPOINT, CURVE, METRICS, Config, TrainingInterrupted, train
+from chainrule.train import (CHECKPOINT, CURVE, GRAPH, METRICS, Config, TrainingInterrupted,
+                             train)
 
 SMALL = dict(dataset="digits", hidden=32, batch_size=64, progress=False, log=False)
 
@@ -33,6 +35,10 @@ def test_a_run_writes_metrics_curve_and_checkpoint(tmp_path):
     assert {"train_loss", "train_accuracy", "test_accuracy", "examples_per_second"} <= set(
         on_disk["epochs"][0])
     assert (tmp_path / CURVE).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    drawn = tmp_path / GRAPH                  # the SVG, or its DOT where no renderer runs
+    text = drawn.read_text() if drawn.exists() else drawn.with_suffix(".dot").read_text()
+    for name in ("x", "W1", "z", "h", "W2", "o", "y", "L", "s", "J"):
+        assert re.search(rf'(>|label="){name}\b', text), name
     arrays, meta = _arrays(tmp_path)
     assert arrays["model.W1"].shape == (32, 64) and meta["step"] == 2 * 23
 
