@@ -28,7 +28,7 @@ from .graph import detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_gr
 from .ops import OPS
 from .tensor import Tensor
 
-from . import checkpoint, data, models, nn, optim  # they build on the names above
+from . import data, models, nn, optim, storage  # they build on the names above
 from . import viz
 from .explain import explain
 
@@ -52,5 +52,5 @@ __all__ = [
     "ChainruleError", "ShapeError", "DTypeError", "GraphError", "AnomalyError",
     "GradientCheckError", "DataError",
     # modules
-    "backend", "testing", "nn", "optim", "models", "data", "checkpoint", "viz", "explain",
+    "backend", "testing", "nn", "optim", "models", "data", "storage", "viz", "explain",
 ]

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from . import creation
-from .checkpoint import atomic_write, load_checkpoint, save_checkpoint
+from .storage import atomic_write, load_checkpoint, save_checkpoint
 from .data import ArrayDataset, DataLoader, find_fashion_mnist, load_dataset
 from .errors import ChainruleError
 from .graph import no_grad

@@ -13,7 +13,7 @@ import threading
 import numpy as np
 import pytest
 
-from chainrule.checkpoint import load_checkpoint
+from chainrule.storage import load_checkpoint
 from chainrule.cli import main
 from chainrule.data import datasets
 from chainrule.train import (CHECKPOINT, CURVE, GRAPH, METRICS, Config, TrainingInterrupted,

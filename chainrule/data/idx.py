@@ -27,7 +27,7 @@ from typing import IO
 
 import numpy as np
 
-from chainrule.checkpoint import atomic_write
+from chainrule.storage import atomic_write
 from chainrule.errors import DataError, DTypeError, ShapeError
 
 __all__ = ["IDX_DTYPES", "read_idx", "write_idx"]

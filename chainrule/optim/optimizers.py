@@ -13,7 +13,7 @@ with ``"params"`` and any options that differ from the defaults::
     SGD([{"params": [W1, W2], "weight_decay": 1e-4}, {"params": [b1]}], lr=0.1)
 
 ``state_dict()`` holds only NumPy arrays and Python scalars; :func:`flatten_state_dict` splits
-it into named arrays and JSON metadata for :func:`chainrule.checkpoint.save_checkpoint`, and
+it into named arrays and JSON metadata for :func:`chainrule.storage.save_checkpoint`, and
 :func:`unflatten_state_dict` puts it back together, bit for bit.
 """
 

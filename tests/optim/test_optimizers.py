@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule.checkpoint import load_checkpoint, save_checkpoint
+from chainrule.storage import load_checkpoint, save_checkpoint
 from chainrule.errors import DTypeError, GraphError, ShapeError
 from chainrule.optim import (SGD, Adam, AdamW, Optimizer, flatten_state_dict,
                              unflatten_state_dict)

@@ -1,4 +1,4 @@
-"""Tests for chainrule.checkpoint: round trips, damage detection, no unpickling, atomicity."""
+"""Tests for chainrule.storage: round trips, damage detection, no unpickling, atomicity."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from chainrule.checkpoint import (
+from chainrule.storage import (
     FORMAT_VERSION,
     array_sha256,
     atomic_write,

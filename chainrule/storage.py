@@ -1,4 +1,4 @@
-"""Save and load training checkpoints: named NumPy arrays plus JSON metadata, checked on load.
+"""Files that lose nothing: atomic writes, and checkpoints (arrays + JSON) checked on load.
 
 File format (version 1)
 -----------------------
