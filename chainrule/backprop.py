@@ -111,26 +111,18 @@ def _backward(roots, grads, *, inputs, retain_graph, create_graph, allow_unused)
                 if raw and isinstance(gi, Tensor):
                     gi = gi._data
                 if type(edge) is Node:
-                    if gi.shape != edge.shape:
-                        _bad_shape(node, i, gi, edge.shape)
-                    if gi.dtype != edge.dtype:
-                        gi = gi.astype(edge.dtype)
-                    if anomaly:
-                        _anomaly_check(node, i, gi)
-                    key = id(edge)
-                    current = pending.get(key)
-                    pending[key] = gi if current is None else _accumulate(current, gi)
-                    continue
-                data = edge._data
-                if gi.shape != data.shape:
-                    _bad_shape(node, i, gi, data.shape)
-                if gi.dtype != data.dtype:
-                    gi = gi.astype(data.dtype)
+                    shape, dtype, leaf = edge.shape, edge.dtype, False
+                else:
+                    shape, dtype, leaf = edge._data.shape, edge._data.dtype, True
+                if gi.shape != shape:
+                    _bad_shape(node, i, gi, shape)
+                if gi.dtype != dtype:
+                    gi = gi.astype(dtype)
                 if anomaly:
                     _anomaly_check(node, i, gi)
-                if targets is None:
+                if leaf and targets is None:
                     _store_grad(edge, gi, raw, stored)
-                elif id(edge) in targets:
+                elif not leaf or id(edge) in targets:
                     key = id(edge)
                     current = pending.get(key)
                     pending[key] = gi if current is None else _accumulate(current, gi)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .cli_args import non_negative_float, positive_float, positive_int
 from .errors import ChainruleError
 from .viz_cli import add_explain_parser, add_graph_parser
 
@@ -20,29 +21,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def _positive(kind):
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__}") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"{text} must be positive")
-        return value
-    parse.__name__ = kind.__name__
-    return parse
-
-
-def _non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text} must be >= 0")
-    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -58,12 +36,12 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--data-dir", default=None,
                        help="folder with the Fashion-MNIST IDX files (then $CHAINRULE_DATA, "
                             "then /usr/share/datasets/fashion-mnist)")
-    train.add_argument("--epochs", type=_positive(int), default=10, help="epochs (10)")
-    train.add_argument("--batch-size", type=_positive(int), default=None,
+    train.add_argument("--epochs", type=positive_int, default=10, help="epochs (10)")
+    train.add_argument("--batch-size", type=positive_int, default=None,
                        help="minibatch size (256 on Fashion-MNIST, 32 on the digits)")
-    train.add_argument("--lr", type=_positive(float), default=0.1, help="learning rate (0.1)")
-    train.add_argument("--hidden", type=_positive(int), default=256, help="hidden units (256)")
-    train.add_argument("--weight-decay", type=_non_negative, default=1e-4,
+    train.add_argument("--lr", type=positive_float, default=0.1, help="learning rate (0.1)")
+    train.add_argument("--hidden", type=positive_int, default=256, help="hidden units (256)")
+    train.add_argument("--weight-decay", type=non_negative_float, default=1e-4,
                        help="lambda in s = lambda/2 (|W1|^2 + |W2|^2) (1e-4)")
     train.add_argument("--seed", type=int, default=0, help="random seed (0)")
     train.add_argument("--out", default=None, help="output folder (runs/<timestamp>)")
@@ -74,8 +52,8 @@ def _parser() -> argparse.ArgumentParser:
     chapter = commands.add_parser(
         "chapter", help="backpropagate the chapter's network and print each gradient beside "
                         "its equation")
-    chapter.add_argument("--hidden", type=_positive(int), default=256, help="hidden units")
-    chapter.add_argument("--weight-decay", type=_non_negative, default=1e-4, help="lambda")
+    chapter.add_argument("--hidden", type=positive_int, default=256, help="hidden units")
+    chapter.add_argument("--weight-decay", type=non_negative_float, default=1e-4, help="lambda")
     chapter.add_argument("--seed", type=int, default=0, help="random seed (0)")
     add_graph_parser(commands)
     add_explain_parser(commands)

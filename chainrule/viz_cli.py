@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .cli_args import positive_int
 from .errors import ChainruleError
 from .explain import WORDS, explain
 from .viz import build_chapter_graph, draw
@@ -18,20 +19,10 @@ from .viz import build_chapter_graph, draw
 __all__ = ["add_graph_parser", "add_explain_parser", "graph_command", "explain_command"]
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def _network_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--batch-size", type=_positive, default=None, metavar="N",
+    parser.add_argument("--batch-size", type=positive_int, default=None, metavar="N",
                         help="a minibatch of N examples (default: one example, as the chapter)")
-    parser.add_argument("--hidden", type=_positive, default=256, help="hidden units (256)")
+    parser.add_argument("--hidden", type=positive_int, default=256, help="hidden units (256)")
     parser.add_argument("--bias", action="store_true",
                         help="add the hidden bias b1 of exercise 2 (not regularised)")
 
