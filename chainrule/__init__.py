@@ -31,6 +31,8 @@ from .tensor import Tensor
 from . import data, models, nn, optim, storage  # they build on the names above
 from . import viz
 from .explain import explain
+from . import memory
+from .remat import checkpoint
 
 __version__ = "0.1.0"
 
@@ -39,7 +41,8 @@ __all__ = [
     "Tensor", "tensor", "zeros", "ones", "full", "zeros_like", "ones_like", "arange",
     "randn", "rand", "random",
     # autodiff
-    "grad", "vjp", "jvp", "hvp", "hessian", "no_grad", "enable_grad", "set_grad_enabled",
+    "grad", "vjp", "jvp", "hvp", "hessian", "checkpoint", "no_grad", "enable_grad",
+    "set_grad_enabled",
     "is_grad_enabled", "detect_anomaly",
     # operators
     "neg", "exp", "log", "sqrt", "abs", "sin", "cos", "tanh", "sigmoid", "relu", "softplus",
@@ -53,4 +56,5 @@ __all__ = [
     "GradientCheckError", "DataError",
     # modules
     "backend", "testing", "nn", "optim", "models", "data", "storage", "viz", "explain",
+    "memory",
 ]

@@ -11,6 +11,7 @@ import sys
 
 from .cli_args import non_negative_float, positive_float, positive_int
 from .errors import ChainruleError
+from .memory_cli import add_memory_parser
 from .viz_cli import add_explain_parser, add_graph_parser
 
 __all__ = ["main"]
@@ -57,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     chapter.add_argument("--seed", type=int, default=0, help="random seed (0)")
     add_graph_parser(commands)
     add_explain_parser(commands)
+    add_memory_parser(commands)
     return parser
 
 
@@ -89,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "train":
             return _train(args)
-        if args.command in ("graph", "explain"):
+        if args.command in ("graph", "explain", "memory"):
             return args.func(args)
         if args.command == "chapter":
             from .chapter import chapter_report

@@ -166,8 +166,13 @@ class Node:
         return saved[:ans_at] + (ans,) + saved[ans_at + 1:]
 
     def release(self) -> None:
-        """Drop what was saved for backward (after the backward pass used it)."""
-        if self.op.saves:
+        """Drop what was saved for backward (after the backward pass used it).
+
+        A node that saved nothing at all stays usable, so a second backward through it is
+        fine; one that saved anything (inputs, output or residuals such as a ReLU mask) is
+        freed, and a second backward through it says so.
+        """
+        if self.saved:
             self.saved = None
             self.versions = None
             self.ans_tangents = None

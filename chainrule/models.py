@@ -192,6 +192,7 @@ class MLP(_Objective):
         """Return the logits ``o`` for ``x`` of shape (N, widths[0]) or (widths[0],)."""
         x = _as_tensor(x, self.layers[0].weight.dtype)
         named: dict[str, Tensor] = {}
+        recording = is_grad_enabled()    # a prediction keeps no intermediates alive
         last = len(self.layers) - 1
         k = 0
         for i, layer in enumerate(self.layers):
@@ -203,7 +204,9 @@ class MLP(_Objective):
                 name = f"z{k}"
             else:
                 name = f"h{k}"
-            named[name] = _named(x, name)
+            _named(x, name)
+            if recording:
+                named[name] = x
         self._record(named)
         return x
 

@@ -32,10 +32,11 @@ from .graph import no_grad
 from .models import ChapterMLP
 from .optim import SGD, flatten_state_dict, unflatten_state_dict
 
-__all__ = ["Config", "train", "TrainingInterrupted", "CHECKPOINT", "METRICS", "CURVE", "GRAPH"]
+__all__ = ["Config", "train", "TrainingInterrupted", "CHECKPOINT", "METRICS", "CURVE", "GRAPH",
+           "MEMORY"]
 
 CHECKPOINT, METRICS, CURVE = "checkpoint.npz", "metrics.json", "curve.png"
-GRAPH = "graph.svg"
+GRAPH, MEMORY = "graph.svg", "memory.txt"
 # the book's batch for Fashion-MNIST's 60,000 images; the 1,437 digits need more, smaller steps
 DEFAULT_BATCH = {"fashion-mnist": 256, "digits": 32}
 
@@ -271,6 +272,14 @@ class _Run:
         finally:
             self.model.clear_intermediates()
 
+    def write_memory_report(self) -> str:
+        """Write the predicted memory of one training step and one prediction to memory.txt."""
+        from .memory import predict
+
+        with atomic_write(self.out / MEMORY) as handle:
+            handle.write(f"{predict(self.model, self.config.batch_size)}\n".encode())
+        return MEMORY
+
     def write_reports(self) -> dict:
         last = self.history[-1] if self.history else {}
         metrics = {
@@ -313,8 +322,9 @@ def train(config: Config) -> dict:
                 raise run.interrupted(f"after epoch {epoch + 1}", caught)
         metrics = run.write_reports()
         drawn = run.draw_graph()
+        run.write_memory_report()
     _say(config, f"test accuracy {metrics['test_accuracy']}; wrote {METRICS}, {CURVE}, "
-                 f"{drawn} and {CHECKPOINT} in {run.out}")
+                 f"{drawn}, {MEMORY} and {CHECKPOINT} in {run.out}")
     return metrics
 
 

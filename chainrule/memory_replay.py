@@ -1,0 +1,414 @@
+"""The replay behind :mod:`chainrule.memory`: a training step simulated on array sizes.
+
+:func:`report` reads a recorded graph; :func:`predict` traces a model at batch 2 and 3 and
+moves every shape to the batch asked for (each dimension is affine in the batch).  The peaks
+are found by replaying the engine's own schedule on array sizes, not by running it:
+
+- **forward**: each operator allocates its output (a view, nothing), its residuals and its
+  temporaries (the fused cross-entropy holds two N x C arrays for an instant); an
+  intermediate dies after its last use unless the graph saved it or the caller holds it;
+- **backward**: the walk of :mod:`chainrule.backprop`, consumers first.  Each VJP allocates
+  its result and the temporaries its rule makes (``g * y * x ** (y - 1)`` holds two arrays;
+  NumPy reuses a temporary of 256 KiB or more in place); fan-out sums and ``.grad``
+  accumulation are out of place; a transposed or broadcast gradient is copied before it
+  becomes a ``.grad``; the loop's locals ``g``, ``saved`` and ``gi`` keep their arrays until
+  reassigned; saved values go after their node's VJP when :meth:`Node.release` drops them;
+  a checkpoint replays its region's forward and backward inside its VJP;
+- Python objects (nodes, tensors, array headers): :data:`NODE_BYTES` per node and
+  :data:`FIXED_BYTES` per step, measured once with :mod:`tracemalloc` on the chapter's network
+  and a 10-layer MLP at batch 1.
+
+Both peaks are beyond the parameters and inputs that already exist.  The SGD update is not
+part of the step (it writes the parameters in place); ``chainrule memory --measure`` checks
+the figures against :mod:`tracemalloc` (:func:`chainrule.memory_cli.measure`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .graph import Node, toposort
+from .ops.shape import is_basic
+from .tensor import Tensor
+
+__all__ = ["base_buffer", "NODE_BYTES", "FIXED_BYTES", "FORWARD_BYTES", "ELIDE_BYTES"]
+
+NODE_BYTES = 1100         # Python objects per recorded node
+FIXED_BYTES = 8192        # ... and per step (the backward walk's own bookkeeping)
+FORWARD_BYTES = 3584      # Python objects alive in a forward pass under no_grad
+ELIDE_BYTES = 256 * 1024  # NumPy reuses a temporary operand this large for the result
+_EXTERNAL = ("param", "input")
+_NEW = ("add", "identity", "sub", "neg", "mul", "exp", "log", "abs", "maximum", "minimum",
+        "where", "max", "min", "matmul", "einsum", "astype", "getitem", "scatter", "div",
+        "reshape", "transpose", "broadcast_to", "sum", "sum_to", "concatenate")
+
+
+def base_buffer(a):
+    """The array that owns ``a``'s memory: ``a`` itself, or the base its views lead to."""
+    while isinstance(getattr(a, "base", None), np.ndarray):
+        a = a.base
+    return a
+
+
+# ---------------------------------------------------------------------------- the plan
+@dataclass(eq=False)
+class _Buf:
+    """An array buffer: shape, element size, kind and a label for the table."""
+
+    shape: tuple
+    itemsize: int
+    kind: str                   # "param", "input", "out", "residual" or "grad"
+    label: str = ""
+
+    @property
+    def nbytes(self) -> int:
+        return self.itemsize * math.prod(self.shape)
+
+
+@dataclass(eq=False)
+class _Step:
+    """A recorded node as sizes.  Per input: its buffer, producing step, shape and edge
+    (``None``, a step index, or the leaf's buffer); ``saved`` is ``[(label, buffer)]``."""
+
+    op: object
+    params: dict
+    name: str | None
+    shape: tuple
+    itemsize: int
+    out: _Buf | None = None     # the output's buffer (its input's, for a view)
+    ins: list = field(default_factory=list)
+    srcs: list = field(default_factory=list)
+    in_shapes: list = field(default_factory=list)
+    edges: list = field(default_factory=list)
+    saved: list = field(default_factory=list)
+    inner: _Plan | None = None  # a checkpoint's region, as it is recomputed
+
+
+@dataclass(eq=False)
+class _Plan:
+    steps: list
+    buffers: list               # every _Buf, in order of creation (to scale them)
+    held: list                  # the buffers the caller keeps (the root, named outputs)
+    root: int
+    output: int                 # the step a prediction ends at
+    args: list = field(default_factory=list)   # a checkpoint region's inputs
+
+
+def _plan(root: Tensor, held=None, output: Tensor | None = None, args=()) -> _Plan:
+    """The plan of the graph that computed ``root``."""
+    from .remat import inner_tensor
+
+    order = toposort([root._node])
+    index = {id(n): k for k, n in enumerate(order)}
+    buffers: list[_Buf] = []
+    by_base: dict[int, _Buf] = {}
+
+    def new(shape, itemsize, kind, label, base=None) -> _Buf:
+        buffers.append(_Buf(tuple(shape), int(itemsize), kind, label))
+        if base is not None:
+            by_base[id(base)] = buffers[-1]
+        return buffers[-1]
+
+    def external(t: Tensor, kind: str) -> _Buf:
+        base = base_buffer(t._data)
+        return by_base.get(id(base)) or new(base.shape, base.itemsize, kind, t.name or kind,
+                                            base)
+
+    steps: list[_Step] = []
+    for node in order:
+        consts = {i: ref() for i, ref in node.consts or ()}
+        step = _Step(node.op, node.params, node.name, tuple(node.shape),
+                     np.dtype(node.dtype).itemsize)
+        for i, edge in enumerate(node.edges):
+            if type(edge) is Node:
+                src = index[id(edge)]
+                buf, shape, edge = steps[src].out, steps[src].shape, src
+            else:
+                src, t = None, edge if edge is not None else consts.get(i)
+                known = t is not None
+                buf = external(t, "input" if edge is None else "param") if known else None
+                shape = tuple(t.shape) if known else None
+                edge = buf if edge is not None else None
+            step.ins.append(buf)
+            step.srcs.append(src)
+            step.in_shapes.append(shape)
+            step.edges.append(edge)
+        name = node.op.name
+        view = (name in ("reshape", "transpose", "broadcast_to", "identity")
+                or (name == "getitem" and is_basic(node.params.get("index", ())))
+                or (name == "sum_to" and step.in_shapes[0] == step.shape))
+        step.out = step.ins[0] if view else new(node.shape, step.itemsize, "out",
+                                                node.name or name)
+        steps.append(step)
+        step.saved = _saved(node, step, steps, index, by_base, new, external)
+        region = inner_tensor(node) if name == "checkpoint" else None
+        if region is not None and region[0]._node is not None:
+            step.inner = _plan(region[0], (), None, region[1])
+    if held is None:                     # named outputs: the chapter's models keep them
+        keep = [s.out for s in steps if s.name] + [steps[-1].out]
+    else:
+        keep = [steps[index[id(t._node)]].out for t in [root, *held]
+                if isinstance(t, Tensor) and id(t._node) in index]
+    last = index.get(id(output._node), len(steps) - 1) if output is not None else len(steps) - 1
+    inputs = [external(t, "param" if t.requires_grad else "input")
+              if isinstance(t, Tensor) else None for t in args]
+    return _Plan(steps, buffers, keep, len(steps) - 1, last, inputs)
+
+
+def _saved(node, step, steps, index, by_base, new, external) -> list:
+    """``[(label, _Buf)]`` for each array ``node`` saved for backward."""
+    out, names = [], list(node.op.saves)
+    for p, value in enumerate(node.saved or ()):
+        what = (f"input {p}" if "*" in names and p < len(node.edges)
+                else names[p] if p < len(names) else "residual")
+        if isinstance(value, Tensor) and id(value._node) in index:
+            src = steps[index[id(value._node)]]
+            of = (f"{src.op.name}({src.out.label})" if src.out is not None
+                  and src.out.kind in _EXTERNAL else f"{src.op.name} output")
+            out.append((value.name or src.name or of, src.out))
+        elif isinstance(value, Tensor):
+            out.append((value.name or what, external(value, "input")))
+        elif isinstance(value, np.ndarray) and what == "ans":
+            out.append(("output", step.out))
+        elif isinstance(value, np.ndarray):
+            base = base_buffer(value)
+            buf = by_base.get(id(base)) or new(base.shape, base.itemsize, "residual",
+                                               f"{what} ({base.dtype})", base)
+            out.append((buf.label, buf))
+    return out
+
+
+# ---------------------------------------------------------------------------- the replay
+class _Heap:
+    """Reference-counted buffers: the bytes alive now, and the most ever alive at once."""
+
+    def __init__(self) -> None:
+        self.count: dict[int, int] = {}
+        self.current = self.peak = 0
+
+    def hold(self, buf: _Buf | None) -> None:
+        if buf is not None and buf.kind not in _EXTERNAL:
+            n = self.count.get(id(buf), 0)
+            self.count[id(buf)] = n + 1
+            if n == 0:
+                self.current += buf.nbytes
+                self.peak = max(self.peak, self.current)
+
+    def drop(self, buf: _Buf | None) -> None:
+        if buf is not None and buf.kind not in _EXTERNAL:
+            self.count[id(buf)] -= 1
+            if self.count[id(buf)] == 0:
+                self.current -= buf.nbytes
+
+    def forget(self, bufs) -> None:
+        """Let ``bufs`` go whoever holds them (a graph that was dropped as a whole)."""
+        for buf in bufs:
+            if self.count.get(id(buf), 0) > 0 and buf.kind not in _EXTERNAL:
+                self.count[id(buf)] = 0
+                self.current -= buf.nbytes
+
+    def touch(self, extra: int) -> None:
+        """An instant with ``extra`` bytes of temporaries alive beside the rest."""
+        self.peak = max(self.peak, self.current + extra)
+
+
+def _buffer(shape, itemsize: int) -> int:
+    """A ufunc that casts (a bool mask) or mixes memory orders buffers 8192 elements."""
+    return itemsize * min(math.prod(shape), 8192)
+
+
+def _temps(step: _Step, i: int, forward: bool) -> int:
+    """Bytes of temporaries alive at the peak of a rule, beside its result."""
+    name, n = step.op.name, math.prod(step.shape)
+    out, big = step.itemsize * n, step.itemsize * n >= ELIDE_BYTES
+    if forward:
+        if name == "cross_entropy":                  # shifted logits, and their exp
+            return 2 * step.itemsize * math.prod(step.in_shapes[0])
+        if name in ("sigmoid", "maximum", "minimum"):  # three arrays and a mask
+            return 3 * out + n
+        return out if name == "softmax" else 0
+    if name in ("relu", "clip"):
+        return _buffer(step.shape, step.itemsize)
+    if name == "power":                              # g * y, then x ** (y - 1), then *
+        return out if big else 2 * out
+    if name in ("sqrt", "sin", "cos", "softmax") or (name == "div" and i == 1):
+        return 0 if big else out
+    return 0 if name in _NEW else 3 * out + n if name == "softplus" else out
+
+
+def _result(step: _Step, i: int) -> str:
+    """What a VJP returns: ``g`` itself, a view of it (which kind), or a new array."""
+    name, shape = step.op.name, tuple(step.in_shapes[i])
+    if name in ("add", "identity") or (name == "sub" and i == 0) or (
+            name == "broadcast_to" and shape == step.shape):
+        return "alias"
+    if name == "broadcast_to" and len(shape) < len(step.shape):
+        return "newview"                 # sum_to reshapes the sum it made
+    if name == "scatter":
+        return "view" if is_basic(step.params.get("index", ())) else "new"
+    return {"transpose": "transposed", "reshape": "view", "concatenate": "view",
+            "sum": "readonly", "sum_to": "readonly"}.get(name, "new")
+
+
+def _drops_saved(op) -> bool:
+    """Whether :meth:`Node.release` drops this operator's saved values (asked, not assumed)."""
+    if op.name not in _RELEASES:
+        node = Node(op, (), (None,), {}, None, (), None)
+        node.release()
+        _RELEASES[op.name] = node.saved is None
+    return _RELEASES[op.name]
+
+
+_RELEASES: dict[str, bool] = {}
+
+
+def _forward(plan: _Plan, heap: _Heap, training: bool, last: int | None = None) -> None:
+    """Replay the forward pass (up to step ``last``); saved values stay when ``training``."""
+    steps = plan.steps
+    if last is not None:                 # only what ``last`` depends on
+        need, stack = {last}, [last]
+        while stack:
+            for src in steps[stack.pop()].srcs:
+                if src is not None and src not in need:
+                    need.add(src)
+                    stack.append(src)
+        steps = [s for k, s in enumerate(steps) if k in need]
+    last_use = {id(b): k for k, s in enumerate(steps) for b in s.ins if b is not None}
+    keep = {id(b) for b in plan.held} if training else {id(steps[-1].out)}
+    for k, step in enumerate(steps):
+        fresh = step.out is not None and all(step.out is not b for b in step.ins)
+        heap.touch(_temps(step, 0, True) + (step.out.nbytes if fresh else 0))
+        if step.inner is not None:       # a checkpoint runs its region under no_grad
+            region = _Heap()
+            _forward(step.inner, region, training=False)
+            heap.touch(region.peak)
+        if fresh:
+            heap.hold(step.out)
+            last_use.setdefault(id(step.out), k)     # never read: dies now unless held
+        for _, buf in step.saved if training else ():
+            heap.hold(buf)
+        for buf in {id(b): b for b in [*step.ins, step.out] if b is not None}.values():
+            if last_use.get(id(buf)) == k and id(buf) not in keep and buf.kind == "out":
+                heap.drop(buf)
+
+
+class _Val:
+    """A gradient array of the replay: its buffer, and what kind of view it is."""
+
+    def __init__(self, buf: _Buf, view: str = "new"):
+        self.buf, self.view, self.transposed = buf, view != "new", view == "transposed"
+
+
+def _grad(shape, itemsize: int, view: str = "new") -> _Val:
+    return _Val(_Buf(tuple(shape), itemsize, "grad"), view)
+
+
+def _backward(plan: _Plan, heap: _Heap, seed: _Val | None = None, targets=False) -> dict:
+    """Replay :func:`chainrule.backprop.backward`, first order: into ``.grad``, or with
+    ``targets`` as ``grad(out, leaves)`` does (the leaves' gradients returned, held)."""
+    steps, slots = plan.steps, {"g": (), "gi": (), "saved": ()}
+
+    def assign(slot: str, values: tuple) -> None:    # a local of the walk, reassigned
+        for v in values:
+            heap.hold(v.buf if isinstance(v, _Val) else v)
+        for v in slots[slot]:
+            heap.drop(v.buf if isinstance(v, _Val) else v)
+        slots[slot] = values
+
+    root = steps[plan.root]
+    seed = seed or _grad(root.shape, root.itemsize)
+    heap.hold(seed.buf)
+    pending: dict = {plan.root: seed}
+    grads: dict[int, _Val] = {}
+    stored: set[int] = set()
+    cache: list[_Val] = []
+    for k in range(plan.root, -1, -1):
+        step, g = steps[k], pending.pop(k, None)
+        assign("g", (g,) if g is not None else ())
+        if g is None:
+            continue
+        heap.drop(g.buf)                             # pending's reference went to `g`
+        assign("saved", tuple(buf for _, buf in step.saved))
+        for i, edge in enumerate(step.edges):
+            if edge is None:
+                continue
+            shape, itemsize = step.in_shapes[i], (step.ins[i] or step.out).itemsize
+            kind = "region" if step.op.name == "checkpoint" else _result(step, i)
+            if kind == "region":
+                gi = _recompute(step, i, heap, g, cache)
+            elif kind in ("new", "newview"):
+                heap.touch(_temps(step, i, False) + itemsize * math.prod(shape))
+                gi = _grad(shape, itemsize, kind)
+            else:
+                gi = g if kind == "alias" else _Val(g.buf, kind)
+            assign("gi", (gi,))
+            if isinstance(edge, int) or targets:     # a sum over fan-out, out of place
+                key = edge if isinstance(edge, int) else ("leaf", id(edge))
+                current = pending.get(key)
+                if current is not None and current.transposed != gi.transposed:
+                    heap.touch(_buffer(shape, itemsize) + itemsize * math.prod(shape))
+                new = gi if current is None else _grad(shape, itemsize)
+            else:                                    # into .grad, copied if a view
+                key, current = None, grads.get(id(edge))
+                if current is not None and gi.transposed:
+                    heap.touch(_buffer(shape, itemsize) + edge.nbytes)
+                copy = current is not None or gi.view or id(gi) in stored
+                new = _grad(edge.shape, edge.itemsize) if copy else gi
+                stored.add(id(new))
+            heap.hold(new.buf)
+            if current is not None:
+                heap.drop(current.buf)
+            if key is None:
+                grads[id(edge)] = new
+            else:
+                pending[key] = new
+        if _drops_saved(step.op):
+            for _, buf in step.saved:
+                heap.drop(buf)
+    for slot in slots:                               # the walk returns: its locals go
+        assign(slot, ())
+    return {key[1]: v for key, v in pending.items() if isinstance(key, tuple)}
+
+
+def _recompute(step: _Step, i: int, heap: _Heap, g: _Val, cache: list) -> _Val:
+    """A checkpoint's VJP: its region replayed once, every input's gradient kept till asked."""
+    edges = [j for j, e in enumerate(step.edges) if e is not None]
+    if i == edges[0]:
+        inner, results = step.inner, {}
+        if inner is not None:
+            _forward(inner, heap, training=True)
+            results = _backward(inner, heap, seed=g, targets=True)
+            heap.forget(inner.buffers)               # the recomputed graph is let go
+        else:                                        # its inputs were freed: a guess
+            heap.touch(2 * step.itemsize * math.prod(step.shape))
+        cache[:] = []
+        for j in edges:
+            buf = inner.args[j] if inner is not None else None
+            value = results.get(id(buf)) if buf is not None else None
+            if value is None:
+                value = _grad(step.in_shapes[j], (step.ins[j] or step.out).itemsize)
+                heap.hold(value.buf)
+            cache.append(value)
+    value = cache.pop(0)
+    heap.drop(value.buf)                             # the caller's `gi` holds it now
+    return value
+
+
+def _overhead(plan: _Plan) -> int:
+    return FIXED_BYTES + NODE_BYTES * len(plan.steps)
+
+
+def _training_peak(plan: _Plan) -> int:
+    heap = _Heap()
+    _forward(plan, heap, training=True)
+    _backward(plan, heap)
+    return heap.peak + _overhead(plan)
+
+
+def _prediction_peak(plan: _Plan) -> int:
+    heap = _Heap()
+    _forward(plan, heap, training=False, last=plan.output)
+    return heap.peak + FORWARD_BYTES
