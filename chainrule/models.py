@@ -55,6 +55,19 @@ class _Objective(Module):
     def _record(self, names_and_tensors: dict[str, Tensor]) -> None:
         self.intermediates = names_and_tensors if is_grad_enabled() else {}
 
+    def _repr_svg_(self) -> str | None:
+        """The model's computational graph on one example, drawn in a notebook."""
+        from .memory import model_io          # drawing sits above the models: import late
+        from .viz.dot import repr_svg
+
+        inputs, _, dtype = model_io(self)
+        x = Tensor(np.zeros((1, inputs), dtype=dtype), name="x")
+        y = Tensor(np.zeros(1, dtype=np.int64), name="y")
+        try:
+            return repr_svg(self.objective(x, y))
+        finally:
+            self.clear_intermediates()
+
     def clear_intermediates(self) -> None:
         """Drop the stored intermediates and objective (and the graphs they keep alive)."""
         self.intermediates = {}

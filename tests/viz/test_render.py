@@ -141,3 +141,19 @@ def test_cli_graph_without_renderer_fails_cleanly(tmp_path, no_renderer, capsys)
 def test_cli_graph_rejects_a_bad_batch_size():
     with pytest.raises(SystemExit):
         _graph_args(["graph", "--batch-size", "0"])
+
+
+def test_models_show_their_graph_in_notebooks():
+    from chainrule.models import MLP, ChapterMLP
+    from chainrule.viz.render import find_renderer
+
+    for model in (ChapterMLP(inputs=6, hidden=4, outputs=3, weight_decay=1e-4, seed=0),
+                  MLP(widths=(6, 5, 4, 3), seed=0)):
+        svg = model._repr_svg_()
+        if find_renderer() is None:
+            assert svg is None
+            continue
+        assert svg.lstrip().startswith("<") and "<svg" in svg
+        for name in ("x", "y", "o", "L"):
+            assert f">{name}<" in svg or f">{name} <" in svg, name
+        assert model.intermediates == {}
