@@ -174,17 +174,23 @@ def _as_array(g):
 def _store_grad(t, g, raw: bool, stored: set) -> None:
     """Accumulate ``g`` (an array when ``raw``, else a tensor) into ``t.grad``.
 
-    A gradient stored on a tensor is its own writeable array: views into the graph and arrays
-    already handed to another tensor in this backward are copied first.
+    A gradient stored on a tensor is its own writeable memory.  Rules return fresh arrays
+    (or views of them, such as the transpose behind ``dJ/dW1``) and pending sums are out of
+    place, so an array can only be shared with another ``.grad`` when it, or its base, was
+    already handed out in this backward: ``stored`` holds those ids, and only then, or for a
+    read-only view (a broadcast), is the array copied.
     """
-    data = _as_array(g) if raw else g._data
     if t.grad is not None:
-        total = t.grad._data + data if raw else (t.grad + g)._data
-        t.grad = type(t)._wrap(total) if raw else t.grad + g
+        t.grad = type(t)._wrap(t.grad._data + _as_array(g)) if raw else t.grad + g
         return
-    if not data.flags.writeable or data.base is not None or id(data) in stored:
-        data = data.copy()
+    data = _as_array(g) if raw else g._data
+    base = data.base
+    if (not data.flags.writeable or id(data) in stored
+            or (base is not None and id(base) in stored)):
+        data, base = data.copy(), None
     stored.add(id(data))
+    if base is not None:
+        stored.add(id(base))
     t.grad = type(t)._wrap(data, None if raw else g._node)
 
 

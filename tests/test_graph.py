@@ -246,3 +246,19 @@ def test_a_copy_is_not_a_view():
     y.backward()
     np.testing.assert_array_equal(x.grad.numpy(), np.ones((2, 3)))
     np.testing.assert_array_equal(w.grad.numpy(), np.full((2, 3), 3.0))
+
+
+def test_leaf_gradients_never_share_memory():
+    a = cr.tensor(np.ones((2, 3)), requires_grad=True)
+    b = cr.tensor(np.ones((2, 3)), requires_grad=True)
+    c = cr.tensor(np.ones((3, 2)), requires_grad=True)
+    z = a + b                                 # add hands the same gradient to both
+    z.retain_grad()
+    (z * 2.0 + c.T).sum().backward()           # c.grad is a transpose of the same sum
+    arrays = [a.grad.numpy(), b.grad.numpy(), c.grad.numpy(), z.grad.numpy()]
+    for i, u in enumerate(arrays):
+        assert u.flags.writeable
+        for v in arrays[i + 1:]:
+            assert not np.shares_memory(u, v)
+    a.grad.numpy()[...] = 0.0                  # writing one leaves the others alone
+    assert b.grad.numpy().sum() == 12.0 and z.grad.numpy().sum() == 12.0
