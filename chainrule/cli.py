@@ -1,7 +1,9 @@
 """The ``chainrule`` command line (also ``python -m chainrule``).
 
 A bad flag, a missing file or an interrupted run ends with one clear line on stderr and a
-non-zero status, never a traceback.
+non-zero status, never a traceback.  Under ``mpiexec`` every rank parses the same flags and
+meets the same bad input, so rank 0 alone says it, and every rank exits with that status; an
+error on one rank alone aborts the whole job (see :func:`chainrule.distributed.fail`).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import argparse
 import sys
 
 from .cli_args import non_negative_float, positive_float, positive_int
+from .distributed import fail, is_root_process
 from .errors import ChainruleError
 from .memory_cli import add_memory_parser
 from .viz_cli import add_explain_parser, add_graph_parser
@@ -21,7 +24,7 @@ class _Parser(argparse.ArgumentParser):
     """An argument parser whose errors are one line."""
 
     def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        self.exit(2, f"{self.prog}: error: {message}\n" if is_root_process() else None)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -49,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", action="store_true",
                        help="continue the run in --out from its checkpoint up to --epochs")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.add_argument("--distributed", action="store_true", default=None,
+                       help="data-parallel over MPI even on one rank (detected under mpiexec "
+                            "with 2 or more ranks); --batch-size stays the global batch")
 
     chapter = commands.add_parser(
         "chapter", help="backpropagate the chapter's network and print each gradient beside "
@@ -66,17 +72,20 @@ def _train(args) -> int:
     from .train import Config, TrainingInterrupted, exit_status, train
 
     if args.resume and args.out is None:
-        print("chainrule train: error: --resume needs --out, the folder of the run to "
-              "continue", file=sys.stderr)
+        if is_root_process():
+            print("chainrule train: error: --resume needs --out, the folder of the run to "
+                  "continue", file=sys.stderr)
         return 2
     config = Config(dataset=args.dataset, data_dir=args.data_dir, epochs=args.epochs,
                     batch_size=args.batch_size, lr=args.lr, hidden=args.hidden,
                     weight_decay=args.weight_decay, seed=args.seed, out=args.out,
-                    resume=args.resume, progress=not args.no_progress)
+                    resume=args.resume, progress=not args.no_progress,
+                    distributed=args.distributed)
     try:
         train(config)
-    except TrainingInterrupted as stop:
-        print(f"chainrule train: {stop}", file=sys.stderr)
+    except TrainingInterrupted as stop:         # every rank agreed to stop
+        if is_root_process():
+            print(f"chainrule train: {stop}", file=sys.stderr)
         return exit_status(stop.signum)
     return 0
 
@@ -100,8 +109,7 @@ def main(argv: list[str] | None = None) -> int:
                                  seed=args.seed))
             return 0
     except ChainruleError as error:
-        print(f"chainrule {args.command}: error: {error}", file=sys.stderr)
-        return 1
+        return fail(f"chainrule {args.command}", error)
     except KeyboardInterrupt:
         print(f"chainrule {args.command}: interrupted", file=sys.stderr)
         return 130

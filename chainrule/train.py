@@ -10,6 +10,12 @@ backpropagates, and lets SGD update ``W1`` and ``W2``.  The run writes to its ou
 
 ``--resume`` continues from that checkpoint up to ``--epochs``; the result is bit-identical to a
 run that was never interrupted.  Every file is written atomically.
+
+Under ``mpiexec -n N`` (detected, or ``distributed=True``) the run is data-parallel: the batch
+stays the global batch, each rank takes its part of it, gradients are averaged by
+:class:`~chainrule.distributed.DataParallel` weighted by the parts' sizes, and the per-step
+sums behind the metrics are added over the ranks, so N ranks train as one process does.
+Rank 0 alone prints, draws and writes; every rank reads the checkpoint on ``--resume``.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
 import signal
 import sys
 import time
@@ -27,6 +34,7 @@ import numpy as np
 from . import creation
 from .storage import atomic_write, load_checkpoint, save_checkpoint
 from .data import ArrayDataset, DataLoader, find_fashion_mnist, load_dataset
+from .distributed import DataParallel, world
 from .errors import ChainruleError
 from .graph import no_grad
 from .models import ChapterMLP
@@ -65,6 +73,7 @@ class Config:
     resume: bool = False
     progress: bool = True
     log: bool = True
+    distributed: bool | None = None   # None: data-parallel when mpiexec started 2 or more ranks
 
 
 def _say(config: Config, text: str) -> None:
@@ -143,7 +152,8 @@ def _stop_on_signals():
 class _Run:
     """The state of one training run: model, optimizer, data order and history."""
 
-    def __init__(self, config: Config):
+    def __init__(self, config: Config, comm=None):
+        self.comm, self.root = comm, comm is None or comm.is_root
         self.out = Path(config.out or time.strftime("runs/%Y%m%d-%H%M%S"))
         meta, arrays = None, None
         if config.resume:
@@ -154,10 +164,14 @@ class _Run:
                     "run, or drop --resume to start a new one")
             arrays, meta = load_checkpoint(path)
             saved = dict(meta["config"], epochs=config.epochs, out=str(self.out), resume=True,
-                         progress=config.progress, log=config.log)
+                         progress=config.progress, log=config.log,
+                         distributed=config.distributed)
             config = Config(**saved)
+        if not self.root:                               # rank 0 alone prints
+            config = dataclasses.replace(config, progress=False, log=False)
         self.config = config
-        self.out.mkdir(parents=True, exist_ok=True)
+        if self.root:
+            self.out.mkdir(parents=True, exist_ok=True)
         self.dataset = meta["dataset"] if meta else choose_dataset(config)
         if config.batch_size is None:
             config.batch_size = DEFAULT_BATCH[self.dataset]
@@ -168,12 +182,14 @@ class _Run:
                                 weight_decay=config.weight_decay, seed=config.seed)
         self.optimizer = SGD(self.model.parameters(), lr=config.lr)
         self.loader = DataLoader(ArrayDataset(x_train, y_train), config.batch_size, shuffle=True,
-                                 seed=config.seed)
+                                 seed=config.seed, rank=comm.rank if comm else 0,
+                                 world_size=comm.size if comm else 1)
         self.history: list[dict] = []
         self.partial = {"loss": 0.0, "objective": 0.0, "correct": 0, "seen": 0, "seconds": 0.0}
         self.step = 0
         if meta is not None:
             self._restore(arrays, meta)
+        self.parallel: DataParallel | None = None     # set by train(), after every rank is here
 
     # ---------------------------------------------------------------- checkpoints
     def _restore(self, arrays: dict, meta: dict) -> None:
@@ -187,7 +203,9 @@ class _Run:
         self.step = meta["step"]
 
     def save(self) -> None:
-        """Write the checkpoint (atomically)."""
+        """Write the checkpoint (atomically; on rank 0 alone)."""
+        if not self.root:
+            return
         arrays = {f"model.{k}": v for k, v in self.model.state_dict().items()}
         optimizer_arrays, optimizer_meta = flatten_state_dict(self.optimizer.state_dict())
         arrays.update(optimizer_arrays)
@@ -213,25 +231,44 @@ class _Run:
             for x, y in self.loader:
                 started = time.perf_counter()
                 model.train()
-                J = model.objective(creation.tensor(x), y)
                 optimizer.zero_grad()
-                J.backward()
+                sums = [0.0, 0.0, 0, len(y)]            # loss, objective, correct, seen
+                if len(y):                              # a rank's part can be empty
+                    J = model.objective(creation.tensor(x), y)
+                    J.backward()
+                    L, o = model.last_objective["L"], model.intermediates["o"]
+                    sums[:3] = (L.item() * len(y), J.item() * len(y),
+                                int((o.numpy().argmax(axis=1) == y).sum()))
+                if self.parallel is not None:
+                    self.parallel.sync_gradients(count=len(y))
                 optimizer.step()
-                L, o = model.last_objective["L"], model.intermediates["o"]
                 model.clear_intermediates()             # let this step's graph go now
+                stop = caught[0] if caught else 0
+                if self.comm is not None:               # the whole batch's sums; a stop, agreed
+                    *sums, signals, votes = self.comm.sum([*sums, stop, 1 if stop else 0])
+                    sums = [float(sums[0]), float(sums[1]), int(sums[2]), int(sums[3])]
+                    stop = round(signals / votes) if votes else 0
                 part["seconds"] += time.perf_counter() - started
-                part["loss"] += L.item() * len(y)
-                part["objective"] += J.item() * len(y)
-                part["correct"] += int((o.numpy().argmax(axis=1) == y).sum())
-                part["seen"] += len(y)
+                part["loss"] += sums[0]
+                part["objective"] += sums[1]
+                part["correct"] += sums[2]
+                part["seen"] += sums[3]
                 self.step += 1
                 bar.update(1)
                 bar.set_postfix(loss=f"{part['loss'] / part['seen']:.4f}",
                                 acc=f"{part['correct'] / part['seen']:.3f}",
                                 ex_s=f"{part['seen'] / max(part['seconds'], 1e-9):.0f}")
-                if caught:
+                if stop:
                     self.save()
-                    raise self.interrupted(f"at epoch {epoch + 1}, step {self.step}", caught)
+                    raise self.interrupted(f"at epoch {epoch + 1}, step {self.step}", [stop])
+
+    def stop_signal(self, caught: list[int]) -> int:
+        """The signal that stops the run now (0: none); with MPI, agreed by every rank."""
+        stop = caught[0] if caught else 0
+        if self.comm is not None:
+            signals, votes = self.comm.sum([stop, 1 if stop else 0])
+            stop = round(signals / votes) if votes else 0
+        return stop
 
     def interrupted(self, when: str, caught: list[int]) -> TrainingInterrupted:
         """The error saying the run stopped, where its checkpoint is, and how to go on."""
@@ -281,6 +318,7 @@ class _Run:
         return MEMORY
 
     def write_reports(self) -> dict:
+        """The metrics so far; rank 0 writes them (and the curve)."""
         last = self.history[-1] if self.history else {}
         metrics = {
             "dataset": self.dataset, "config": dataclasses.asdict(self.config),
@@ -288,6 +326,8 @@ class _Run:
             "seconds_per_epoch": (float(np.mean([h["wall_seconds"] for h in self.history]))
                                   if self.history else None),
         }
+        if not self.root:
+            return metrics
         _write_json(self.out / METRICS, metrics)
         if self.history:
             _draw_curve(self.out / CURVE, self.history,
@@ -299,7 +339,11 @@ class _Run:
 def train(config: Config) -> dict:
     """Train the chapter's network as ``config`` says; return the metrics written."""
     with _stop_on_signals() as caught:          # from the start: no Ctrl-C goes unhandled
-        run = _Run(config)
+        comm = world(config.distributed)
+        with comm.agree() if comm else contextlib.nullcontext():   # bad input: all ranks fail
+            run = _Run(config, comm)                # (no MPI calls in there, but agree's own)
+        if comm is not None:                        # rank 0's parameters on every rank
+            run.parallel = DataParallel(run.model, comm)
         config = run.config
         where = ("its files were found" if config.dataset is None
                  and run.dataset == "fashion-mnist"
@@ -307,6 +351,10 @@ def train(config: Config) -> dict:
                       "dataset-fashion-mnist, or --data-dir)" if config.dataset is None
                  else "as asked")
         _say(config, f"chainrule train: {run.dataset} ({where}); output in {run.out}")
+        if comm is not None:                    # pids: logs (the OOM killer's) name pids
+            pids = " ".join(f"{r}:{pid}" for r, pid in enumerate(comm.allgather(os.getpid())))
+            _say(config, f"data-parallel on {comm.size} ranks (rank:pid {pids}), global batch "
+                         f"{config.batch_size}")
         for epoch in range(len(run.history), config.epochs):
             started = time.perf_counter()
             run.train_epoch(epoch, caught)
@@ -318,11 +366,13 @@ def train(config: Config) -> dict:
                          f"{record['train_loss']:.4f}  train acc {record['train_accuracy']:.4f}  "
                          f"test acc {record['test_accuracy']:.4f}  {record['seconds']:.1f} s  "
                          f"{record['examples_per_second']:.0f} examples/s")
-            if caught:
-                raise run.interrupted(f"after epoch {epoch + 1}", caught)
+            stop = run.stop_signal(caught)
+            if stop:
+                raise run.interrupted(f"after epoch {epoch + 1}", [stop])
         metrics = run.write_reports()
-        drawn = run.draw_graph()
-        run.write_memory_report()
+        drawn = run.draw_graph() if run.root else GRAPH
+        if run.root:
+            run.write_memory_report()
     _say(config, f"test accuracy {metrics['test_accuracy']}; wrote {METRICS}, {CURVE}, "
                  f"{drawn}, {MEMORY} and {CHECKPOINT} in {run.out}")
     return metrics

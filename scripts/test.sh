@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Install chainrule with its test tools into .venv, lint, and run every test (and doctest).
+# Install chainrule with its test tools and MPI into .venv, lint, and run every test (and
+# doctest). The [dist] extra brings mpi4py and the mpich wheel: .venv/bin/mpiexec runs the
+# data-parallel tests (tests/distributed/), 2 and 4 ranks on any number of cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh dev
+bash scripts/setup.sh dev,dist
 # PyTorch is optional: the tests compare optimizers with torch.optim when it is installed. We
 # install it only from a CPU wheel already on this machine (a folder in pip's find-links);
 # asking the registry would fetch the multi-GB CUDA build. Without one, those tests skip.

@@ -1,0 +1,176 @@
+"""Pipeline training: a ``Sequential`` cut into stages, one stage per rank (exercise 5).
+
+When the graph is too large for one device, the chapter's last exercise asks to partition it.
+:class:`Pipeline` cuts a :class:`~chainrule.nn.Sequential` into ``comm.size`` contiguous
+stages; rank ``r`` keeps only stage ``r``'s layers, parameters and saved intermediates.  A step
+splits the batch into ``micro_batches`` parts (sizes differing by at most one) and runs the
+GPipe schedule:
+
+* forward, micro-batch by micro-batch: a stage receives its input activations from the rank
+  before it (``MPI_Recv``), computes, and starts sending its output to the rank after it
+  (``MPI_Isend``) before taking the next micro-batch, so stages work at the same time;
+* the last stage computes each micro-batch's loss, weighted by its share of the batch (so the
+  sum is the mean loss over the whole batch, as one process computes it);
+* backward, in reverse: a stage receives the gradient of its output, backpropagates through its
+  own graph (gradients accumulate in its parameters over the micro-batches) and sends the
+  gradient of its input back.
+
+Then each rank's optimizer updates its own stage.  With ``k`` stages and ``m`` micro-batches a
+stage idles for ``k - 1`` of every ``m + k - 1`` micro-batch slots (the *bubble*);
+:attr:`Pipeline.bubble` is the fraction measured in the last step.
+
+    pipe = Pipeline(model.layers, micro_batches=4)            # under mpiexec -n k
+    optimizer = SGD(pipe.parameters(), lr=0.1)
+    for x, y in DataLoader(train_set, 256, shuffle=True, seed=0):   # the whole batch, every rank
+        optimizer.zero_grad()
+        loss = pipe.step(x, y)                                # a float on the last rank
+        optimizer.step()
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .. import backend
+from .. import functional as F
+from ..creation import tensor
+from ..errors import ShapeError
+from ..nn.module import Sequential
+from ..tensor import Tensor
+from .comm import Comm
+
+__all__ = ["Pipeline", "balanced_bounds", "micro_batch_slices"]
+
+
+def balanced_bounds(layers: Sequential, stages: int) -> list[tuple[int, int]]:
+    """Cut ``layers`` into ``stages`` contiguous ``(start, stop)`` ranges holding about equal
+    numbers of parameters (for an MLP, about equal work); each stage starts at a layer with
+    parameters, and a layer without them stays with the one before it."""
+    items = list(layers)
+    sizes = [sum(p.size for p in layer.parameters()) for layer in items]
+    weighted = [i for i, size in enumerate(sizes) if size]
+    if stages < 1 or stages > len(weighted):
+        raise ShapeError(f"Pipeline: cannot cut {len(weighted)} layers with parameters into "
+                         f"{stages} stages; run on at most {len(weighted)} ranks, or pass "
+                         "bounds=[(start, stop), ...]")
+    total = sum(sizes)
+    starts, k = [0], 0                     # k: index in weighted of the last stage's start
+    for s in range(1, stages):
+        target = s * total / stages
+        last_choice = len(weighted) - (stages - s)          # leave a layer for each stage after
+        options = range(k + 1, last_choice + 1)
+        k = min(options, key=lambda j: abs(sum(sizes[:weighted[j]]) - target))
+        starts.append(weighted[k])
+    return list(zip(starts, starts[1:] + [len(items)]))
+
+
+def micro_batch_slices(size: int, parts: int) -> list[slice]:
+    """``parts`` contiguous slices of ``range(size)`` differing in length by at most one (no
+    empty slice: fewer parts when ``size < parts``)."""
+    parts = max(1, min(parts, size))
+    base, extra = divmod(size, parts)
+    edges = [0]
+    for i in range(parts):
+        edges.append(edges[-1] + base + (1 if i < extra else 0))
+    return [slice(a, b) for a, b in zip(edges, edges[1:])]
+
+
+class Pipeline:
+    """Train ``layers`` (a Sequential) cut into one stage per rank, with micro-batches.
+
+    ``bounds`` gives each rank's ``(start, stop)`` layers (default :func:`balanced_bounds`).
+    ``stage`` holds this rank's layers only; :meth:`parameters` are theirs, for this rank's
+    optimizer.  ``loss`` maps the last stage's output and the labels to a mean loss
+    (default: cross-entropy).  Counters: ``bytes_sent`` by this rank, ``bubble`` of the last
+    step (the fraction of its time this rank waited).
+    """
+
+    def __init__(self, layers: Sequential, comm: Comm | None = None, micro_batches: int = 4,
+                 bounds: list[tuple[int, int]] | None = None,
+                 loss: Callable[[Tensor, Any], Tensor] = F.cross_entropy) -> None:
+        if not isinstance(layers, Sequential):
+            raise ShapeError(f"Pipeline: expected an nn.Sequential to cut into stages, got "
+                             f"{type(layers).__name__}; pass e.g. model.layers")
+        if isinstance(micro_batches, bool) or not isinstance(micro_batches, int) \
+                or micro_batches < 1:
+            raise ShapeError(f"Pipeline: micro_batches={micro_batches!r} must be an int >= 1")
+        self.comm = comm if comm is not None else Comm()
+        self.bounds = list(bounds) if bounds is not None else balanced_bounds(
+            layers, self.comm.size)
+        if len(self.bounds) != self.comm.size:
+            raise ShapeError(f"Pipeline: {len(self.bounds)} stages for {self.comm.size} ranks; "
+                             "give one (start, stop) per rank")
+        start, stop = self.bounds[self.comm.rank]
+        self.stage = Sequential(*list(layers)[start:stop])
+        self.micro_batches = micro_batches
+        self.loss = loss
+        params = self.stage.parameters()
+        self.dtype = params[0].dtype if params else np.dtype(np.float32)
+        self.first = self.comm.rank == 0
+        self.last = self.comm.rank == self.comm.size - 1
+        self.bytes_sent = 0
+        self.bubble = 0.0
+
+    def parameters(self) -> list[Tensor]:
+        """This rank's parameters (its stage's), for its optimizer."""
+        return self.stage.parameters()
+
+    def _send(self, array: Any, dest: int, tag: int, pending: list, keep: list) -> None:
+        buffer = np.ascontiguousarray(backend.to_numpy(array))
+        keep.append(buffer)                         # alive until the send completes
+        pending.append(self.comm.isend(buffer, dest, tag))
+        self.bytes_sent += buffer.nbytes
+
+    def step(self, x: Any, y: Any) -> float | None:
+        """Forward and backward over the micro-batches of one batch; gradients accumulate in
+        this rank's parameters.  Every rank passes the same batch (only the first stage reads
+        ``x``, only the last ``y``).  Returns the batch's mean loss on the last rank, None
+        elsewhere."""
+        rank, total = self.comm.rank, len(y)
+        if total == 0:
+            raise ShapeError("Pipeline.step: empty batch")
+        slices = micro_batch_slices(total, self.micro_batches)
+        count = len(slices)
+        inputs, outputs, losses, pending, keep = [], [], [], [], []
+        started, busy = time.perf_counter(), 0.0
+        for i, part in enumerate(slices):
+            rows = part.stop - part.start
+            if self.first:
+                inp = tensor(backend.xp.asarray(np.asarray(x)[part]))
+            else:
+                received = self.comm.recv(rank - 1, i, self.dtype, rows)
+                inp = Tensor(backend.xp.asarray(received), requires_grad=True)
+            t0 = time.perf_counter()
+            out = self.stage(inp)
+            if self.last:
+                losses.append(self.loss(out, np.asarray(y)[part]) * (rows / total))
+            busy += time.perf_counter() - t0
+            if not self.last:
+                self._send(out.data, rank + 1, i, pending, keep)
+            inputs.append(inp)
+            outputs.append(out)
+        self.comm.wait_all(pending)
+        keep.clear()
+        value = 0.0
+        for i in reversed(range(count)):
+            rows = slices[i].stop - slices[i].start
+            t0 = time.perf_counter()
+            if self.last:
+                value += losses[i].item()
+                losses[i].backward()
+            else:
+                g = self.comm.recv(rank + 1, count + i, self.dtype, rows)
+                t0 = time.perf_counter()
+                outputs[i].backward(Tensor(backend.xp.asarray(g)))
+            busy += time.perf_counter() - t0
+            if not self.first:
+                self._send(inputs[i].grad.data, rank - 1, count + i, pending, keep)
+            inputs[i] = outputs[i] = None           # this micro-batch's graph can go now
+        self.comm.wait_all(pending)
+        wall = time.perf_counter() - started
+        self.bubble = max(0.0, 1.0 - busy / wall) if wall > 0 else 0.0
+        return value if self.last else None
