@@ -1,0 +1,344 @@
+"""The in-process workloads: the chapter step (with its GEMM roofline), per-operator overhead
+and the Hessian-vector product.  Memory and the deep graph live in their own modules.
+
+Each workload builds chainrule's version and its references from the same data and weights,
+checks once that they compute the same numbers (raising :class:`BenchmarkCheckError` if not),
+then times them interleaved (:func:`benchmarks.harness.interleaved`) and returns a
+:class:`~benchmarks.harness.Result`.  Sizes are parameters, so the smoke test can run every
+workload once at a tiny size.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+import chainrule as cr
+from chainrule.models import ChapterMLP
+from chainrule.optim import SGD
+
+from . import reference_numpy as ref
+from . import reference_torch as tref
+from .harness import (BenchmarkCheckError, Result, Row, Settings, Target, align, format_value,
+                      interleaved, relative_gap)
+
+__all__ = ["STEP_CONFIGS", "StepSetup", "chapter_step", "ChainSetup", "per_operator",
+           "HvpSetup", "second_order", "tolerance", "LR", "LAM"]
+
+INPUTS, CLASSES, LR, LAM = 784, 10, 0.1, 1e-4
+STEP_CONFIGS = ((32, 256), (256, 256), (4096, 1024))
+STEP_TARGETS = {32: Target("ratio", 1.25, "1.40x"), 256: Target("ratio", 1.10, "1.14x"),
+                4096: Target("ratio", 1.00, "0.92x")}
+
+
+def tolerance(dtype, other_blas: bool = False) -> float:
+    """How closely a reference must agree with chainrule: 1e-5 in float32, 1e-12 in float64.
+
+    PyTorch multiplies matrices with its own BLAS, which sums in another order; in float32 at
+    a batch of 4096 that moves an update by up to about 5e-4 of the largest one, so PyTorch
+    gets 1e-3 in float32 (float64 stays 1e-12, which the smoke test checks).
+    """
+    if np.dtype(dtype) == np.float64:
+        return 1e-12
+    return 1e-3 if other_blas else 1e-5
+
+
+def _data(n: int, d: int, classes: int, dtype, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return rng.random((n, d)).astype(dtype), rng.integers(0, classes, n)
+
+
+# ------------------------------------------------------------------------------ chapter step
+class StepSetup:
+    """One training step three ways, from the same weights: chainrule, NumPy by hand, torch."""
+
+    def __init__(self, n: int, hidden: int, d: int = INPUTS, classes: int = CLASSES,
+                 dtype=np.float32, torch_module: Any = None, seed: int = 0) -> None:
+        self.dtype = np.dtype(dtype)
+        self.x, self.y = _data(n, d, classes, dtype, seed)
+        self.model = ChapterMLP(d, hidden, classes, weight_decay=LAM, dtype=dtype, seed=seed)
+        self.opt = SGD(self.model.parameters(), lr=LR)
+        self.xt = cr.tensor(self.x)
+        self.W1, self.W2 = self.model.W1.data.copy(), self.model.W2.data.copy()
+        self.torch = None
+        if torch_module is not None:
+            self.torch = (tref.tensor(self.W1, True), tref.tensor(self.W2, True),
+                          tref.tensor(self.x), torch_module.from_numpy(self.y.copy()))
+
+    def chainrule(self):
+        """chainrule's step, as ``chainrule train`` takes it."""
+        J = self.model.objective(self.xt, self.y)
+        self.opt.zero_grad()
+        J.backward()
+        self.opt.step()
+        self.model.clear_intermediates()
+        return J
+
+    def numpy(self):
+        return ref.step(self.W1, self.W2, self.x, self.y, LR, LAM)
+
+    def pytorch(self):
+        return tref.step(*self.torch, LR, LAM)
+
+    def _weights(self) -> dict[str, list[np.ndarray]]:
+        out = {"chainrule": [self.model.W1.data.copy(), self.model.W2.data.copy()],
+               "numpy": [self.W1.copy(), self.W2.copy()]}
+        if self.torch is not None:
+            out["torch"] = [w.detach().numpy().copy() for w in self.torch[:2]]
+        return out
+
+    def check(self) -> dict[str, float]:
+        """Take one step each and compare every update with chainrule's.
+
+        The gap is ``max |update - chainrule's update|`` beyond the rounding of the weights
+        themselves (one spacing of W, which no update can resolve), divided by the largest
+        update; the objective ``J`` is compared relatively.  Raises if a gap exceeds
+        :func:`tolerance`.
+        """
+        before = self._weights()["numpy"]
+        Js = {"chainrule": float(self.chainrule().item()), "numpy": float(self.numpy())}
+        if self.torch is not None:
+            Js["torch"] = float(self.pytorch().item())
+        after = self._weights()
+        gaps = {}
+        for name in after:
+            if name == "chainrule":
+                continue
+            gap = abs(Js[name] - Js["chainrule"]) / abs(Js["chainrule"])
+            for w0, w_cr, w_ref in zip(before, after["chainrule"], after[name]):
+                step_ref = w_ref.astype(np.float64) - w0
+                step_cr = w_cr.astype(np.float64) - w0
+                beyond = np.abs(step_ref - step_cr) - np.spacing(np.abs(w_ref))
+                gap = max(gap, float(beyond.max(initial=0.0)) / float(np.abs(step_ref).max()))
+            gaps[name] = gap
+            tol = tolerance(self.dtype, other_blas=name == "torch")
+            if gap > tol:
+                raise BenchmarkCheckError(
+                    f"chapter step: {name}'s update differs from chainrule's by {gap:.2e} "
+                    f"(relative to the largest update; tolerance {tol:g} in {self.dtype}); "
+                    f"J = {Js[name]!r} vs {Js['chainrule']!r}")
+        return gaps
+
+
+def chapter_step(settings: Settings, configs=STEP_CONFIGS, d: int = INPUTS,
+                 classes: int = CLASSES, dtype=np.float32, torch_module: Any = None) -> Result:
+    """The chapter's step at each ``(batch, hidden)``, and its products alone (the roofline)."""
+    result = Result()
+    roofline = [["step", "GFLOP", "products' time", "GFLOP/s", "chainrule / products",
+                 "NumPy / products", "PyTorch / products"]]
+    shapes = [["product", "m x k @ k x n", "GFLOP/s (median)"]]
+    for n, hidden in configs:
+        setup = StepSetup(n, hidden, d, classes, dtype, torch_module)
+        gaps = setup.check()
+        operands = ref.gemm_operands(n, d, hidden, classes, dtype)
+        candidates = {"chainrule": setup.chainrule, "numpy": setup.numpy,
+                      "products": lambda operands=operands: ref.gemms(operands)}
+        if setup.torch is not None:
+            candidates["torch"] = setup.pytorch
+        t = interleaved(candidates, settings)
+        torch_time = t["torch"].median if "torch" in t else None
+        result.rows.append(Row(f"chapter step  N={n} H={hidden}", "s", t["chainrule"].median,
+                               t["numpy"].median, torch_time, STEP_TARGETS.get(n)))
+        products = t["products"].median
+        flops = ref.gemm_flops(n, d, hidden, classes)
+        roofline.append([f"N={n} H={hidden}", f"{flops / 1e9:.3f}",
+                         format_value(products, "s"), f"{flops / products / 1e9:.1f}",
+                         f"{t['chainrule'].median / products:.2f}x",
+                         f"{t['numpy'].median / products:.2f}x",
+                         "-" if torch_time is None else f"{torch_time / products:.2f}x"])
+        each = interleaved({str(i): (lambda i=i, a=operands: ref.gemms(a, i))
+                            for i in range(5)}, settings)
+        per_shape = {}
+        for i, (what, m, k, p) in enumerate(ref.gemm_shapes(n, d, hidden, classes)):
+            rate = 2 * m * k * p / each[str(i)].median / 1e9
+            per_shape[what] = {"m": m, "k": k, "n": p, "seconds": each[str(i)].median,
+                               "gflops": rate}
+            shapes.append([f"N={n} H={hidden}  {what}", f"{m}x{k} @ {k}x{p}", f"{rate:.1f}"])
+        result.details[f"N={n} H={hidden}"] = {
+            "check_gaps": gaps, "timings": {k: vars(v) for k, v in t.items()},
+            "products_flops": flops, "products_gflops": flops / products / 1e9,
+            "per_product": per_shape}
+    result.sections.append("GEMM roofline: the step's five matrix products alone (NumPy "
+                           f"{np.dtype(dtype).name}), and each step as a multiple of them\n"
+                           + align(roofline, right=(1, 2, 3, 4, 5, 6)) + "\n\n"
+                           + align(shapes, right=(1, 2)))
+    return result
+
+
+# ------------------------------------------------------------------------------ per operator
+class ChainSetup:
+    """A chain of ``3 * triples`` small operators (mul, add, tanh), forward then backward."""
+
+    def __init__(self, triples: int = 333, size: int = 16, torch_module: Any = None,
+                 seed: int = 0) -> None:
+        rng = np.random.default_rng(seed)
+        self.triples = triples
+        self.x = rng.uniform(-1.0, 1.0, size)
+        self.c_mul = rng.uniform(0.9, 1.1, size)
+        self.c_add = rng.uniform(-0.1, 0.1, size)
+        self.ones = np.ones(size)
+        self.xt = cr.tensor(self.x, requires_grad=True)
+        self.cm, self.ca = cr.tensor(self.c_mul), cr.tensor(self.c_add)
+        self.g = cr.tensor(self.ones)
+        self.torch = None
+        if torch_module is not None:
+            self.torch = (tref.tensor(self.x, True), tref.tensor(self.c_mul),
+                          tref.tensor(self.c_add), tref.tensor(self.ones))
+
+    @property
+    def ops(self) -> int:
+        return 3 * self.triples
+
+    def chainrule(self) -> dict[str, float]:
+        start = time.perf_counter()
+        y = self.xt
+        for _ in range(self.triples):
+            y = cr.tanh(y * self.cm + self.ca)
+        middle = time.perf_counter()
+        y.backward(self.g)
+        end = time.perf_counter()
+        self.out, self.grad, self.xt.grad = y, self.xt.grad, None
+        return {"forward": middle - start, "backward": end - middle}
+
+    def numpy(self) -> dict[str, float]:
+        start = time.perf_counter()
+        y, saved = ref.chain_forward(self.x, self.c_mul, self.c_add, self.triples)
+        middle = time.perf_counter()
+        g = ref.chain_backward(self.ones, self.c_mul, saved)
+        end = time.perf_counter()
+        self.np_out = (y, g)
+        return {"forward": middle - start, "backward": end - middle}
+
+    def pytorch(self) -> dict[str, float]:
+        x, c_mul, c_add, g = self.torch
+        start = time.perf_counter()
+        y = tref.chain_forward(x, c_mul, c_add, self.triples)
+        middle = time.perf_counter()
+        tref.chain_backward(y, g)
+        end = time.perf_counter()
+        self.torch_out, x.grad = (y.detach().numpy(), x.grad.numpy()), None
+        return {"forward": middle - start, "backward": end - middle}
+
+    def check(self) -> dict[str, float]:
+        """Run each once; the outputs and input gradients must agree to 1e-12 (float64)."""
+        self.chainrule()
+        self.numpy()
+        results = {"numpy": self.np_out}
+        if self.torch is not None:
+            self.pytorch()
+            results["torch"] = self.torch_out
+        gaps = {}
+        for name, (y, g) in results.items():
+            gaps[name] = max(relative_gap(self.out.data, y), relative_gap(self.grad.data, g))
+            if gaps[name] > 1e-12:
+                raise BenchmarkCheckError(f"per-operator chain: {name} differs from chainrule "
+                                          f"by {gaps[name]:.2e} (tolerance 1e-12, float64)")
+        self.out = self.grad = None
+        return gaps
+
+
+def per_operator(settings: Settings, triples: int = 333, size: int = 16,
+                 torch_module: Any = None) -> Result:
+    """Microseconds per small operator, forward and backward, against the bare NumPy calls."""
+    setup = ChainSetup(triples, size, torch_module)
+    gaps = setup.check()
+    candidates = {"chainrule": setup.chainrule, "numpy": setup.numpy}
+    if setup.torch is not None:
+        candidates["torch"] = setup.pytorch
+    t = interleaved(candidates, settings)
+    ops = setup.ops
+    torch_total = t["torch"].median / ops if "torch" in t else None
+    label = f"per-op chain ({ops} x mul/add/tanh, {size} f64)"
+    rows = [Row(f"{label}  fwd+bwd", "s/op", t["chainrule"].median / ops,
+                t["numpy"].median / ops, torch_total, Target("max", 2.5e-6, "5.4 us"))]
+    for phase in ("forward", "backward"):
+        rows.append(Row(f"{label}  {phase} only", "s/op", t["chainrule"].phases[phase] / ops,
+                        t["numpy"].phases[phase] / ops,
+                        t["torch"].phases[phase] / ops if "torch" in t else None))
+    return Result(rows, details={"ops": ops, "size": size, "check_gaps": gaps,
+                                 "timings": {k: vars(v) for k, v in t.items()}})
+
+
+# ------------------------------------------------------------------------------ second order
+class HvpSetup:
+    """``H V`` for J with respect to W1: chainrule (both modes), NumPy's hand R-op, torch."""
+
+    def __init__(self, n: int = 256, hidden: int = 256, d: int = INPUTS, classes: int = CLASSES,
+                 dtype=np.float32, torch_module: Any = None, seed: int = 0) -> None:
+        self.dtype = np.dtype(dtype)
+        self.x, self.y = _data(n, d, classes, dtype, seed)
+        model = ChapterMLP(d, hidden, classes, weight_decay=LAM, dtype=dtype, seed=seed)
+        self.W1, self.W2 = model.W1.data.copy(), model.W2.data.copy()
+        self.V = np.random.default_rng(seed + 1).standard_normal(self.W1.shape).astype(dtype)
+        self.xt, self.W1t, self.W2t = cr.tensor(self.x), cr.tensor(self.W1), cr.tensor(self.W2)
+        self.Vt = cr.tensor(self.V)
+        self.torch = None
+        if torch_module is not None:
+            self.torch = (tref.tensor(self.W1), tref.tensor(self.W2), tref.tensor(self.x),
+                          torch_module.from_numpy(self.y.copy()), tref.tensor(self.V))
+
+    def objective(self, W1):
+        """J as a function of W1 alone, in the operators ``ChapterMLP`` uses."""
+        h = cr.relu(self.xt @ W1.T)
+        o = h @ self.W2t.T
+        s = LAM / 2 * ((W1 ** 2).sum() + (self.W2t ** 2).sum())
+        return cr.cross_entropy(o, self.y) + s
+
+    def chainrule(self, mode: str = "fwd-rev"):
+        return cr.hvp(self.objective, self.W1t, self.Vt, mode=mode)
+
+    def numpy(self):
+        return ref.hvp(self.W1, self.W2, self.x, self.y, self.V, LAM)
+
+    def pytorch(self, func: bool = False):
+        W1, W2, x, y, V = self.torch
+        return (tref.hvp_func if func else tref.hvp)(W1, W2, x, y, V, LAM)
+
+    def check(self) -> dict[str, float]:
+        """Every H V must agree with the hand R-op (relative to its largest entry).
+
+        Tolerance: 1e-4 in float32 (an HVP is four large products deep, and PyTorch sums in
+        its own order), 1e-12 in float64.
+        """
+        J, Hv = self.numpy()
+        tol = 1e-4 if self.dtype == np.float32 else 1e-12
+        found = {f"chainrule {mode}": self.chainrule(mode) for mode in ("fwd-rev", "rev-rev")}
+        if self.torch is not None:
+            found["torch autograd.functional.hvp"] = self.pytorch()
+            found["torch.func jvp(grad)"] = self.pytorch(func=True)
+        gaps = {}
+        for name, (value, hv) in found.items():
+            hv = hv.detach().numpy() if hasattr(hv, "detach") else hv.data
+            gaps[name] = relative_gap(hv, Hv)
+            if value is not None:           # torch.func's jvp gives no value
+                value = value.item()
+                gaps[name] = max(gaps[name], abs(value - float(J)) / abs(float(J)))
+            if gaps[name] > tol:
+                raise BenchmarkCheckError(f"HVP: {name} differs from the hand-written R-op by "
+                                          f"{gaps[name]:.2e} (tolerance {tol:g}, {self.dtype})")
+        return gaps
+
+
+def second_order(settings: Settings, n: int = 256, hidden: int = 256, d: int = INPUTS,
+                 dtype=np.float32, torch_module: Any = None) -> Result:
+    """H V with respect to W1 at batch ``n``: both chainrule modes against the hand R-op."""
+    setup = HvpSetup(n, hidden, d, CLASSES, dtype, torch_module)
+    gaps = setup.check()
+    candidates = {"fwd-rev": setup.chainrule, "rev-rev": lambda: setup.chainrule("rev-rev"),
+                  "numpy": setup.numpy}
+    if setup.torch is not None:
+        candidates["torch.func"] = lambda: setup.pytorch(func=True)
+        candidates["torch"] = setup.pytorch
+    t = interleaved(candidates, settings)
+    target = Target("ratio", 1.5, "1.6x")
+    rows = []
+    twins = {"fwd-rev": ("torch.func", "torch.func.jvp of torch.func.grad (fwd-rev)"),
+             "rev-rev": ("torch", "torch.autograd.functional.hvp (double backward)")}
+    for mode, (twin, what) in twins.items():
+        rows.append(Row(f"HVP of J wrt W1  N={n} {mode}", "s", t[mode].median, t["numpy"].median,
+                        t[twin].median if twin in t else None, target,
+                        note=f"PyTorch column: {what}" if twin in t else ""))
+    return Result(rows, details={"check_gaps": gaps,
+                                 "timings": {k: vars(v) for k, v in t.items()}})
