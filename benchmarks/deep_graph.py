@@ -76,21 +76,7 @@ def _chainrule_parts(n: int):
     import chainrule as cr
 
     x = cr.tensor(np.array([1.0]), requires_grad=True)
-    c = cr.tensor(np.array([FACTOR]))
-
-    def forward():
-        y = x
-        for _ in range(n):
-            y = y * c
-        return y
-
-    def backward(y):
-        y.backward()
-        g = x.grad.item()
-        x.grad = None
-        return g
-
-    return forward, backward
+    return _chain(x, cr.tensor(np.array([FACTOR])), n)
 
 
 def _torch_parts(n: int, num_threads: int):
@@ -98,8 +84,12 @@ def _torch_parts(n: int, num_threads: int):
 
     torch.set_num_threads(num_threads)
     x = torch.ones(1, dtype=torch.float64, requires_grad=True)
-    c = torch.tensor([FACTOR], dtype=torch.float64)
+    return _chain(x, torch.tensor([FACTOR], dtype=torch.float64), n)
 
+
+def _chain(x, c, n: int):
+    """``forward()`` building ``x * c * ... * c`` (n operators) and ``backward(y)`` -> dy/dx;
+    the same code for chainrule and PyTorch tensors."""
     def forward():
         y = x
         for _ in range(n):
