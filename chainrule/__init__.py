@@ -22,7 +22,7 @@ from .functional import (abs, add, astype, broadcast_to, clip, concatenate, cos,
                          div, einsum, equal, exp, getitem, greater, greater_equal, less,
                          less_equal, log, log_softmax, logsumexp, matmul, max, maximum, mean,
                          min, minimum, mse_loss, mul, neg, not_equal, power, relu, reshape,
-                         sigmoid, sin, softmax, softplus, sqrt, stack, sub, sum, sum_to,
+                         sigmoid, sin, softmax, softplus, sqrt, stack, sub, sum, sum_to, sumsq,
                          tanh, tensordot, transpose, where)
 from .graph import detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .ops import OPS
@@ -48,7 +48,7 @@ __all__ = [
     "neg", "exp", "log", "sqrt", "abs", "sin", "cos", "tanh", "sigmoid", "relu", "softplus",
     "add", "sub", "mul", "div", "power", "maximum", "minimum", "where", "clip",
     "less", "less_equal", "greater", "greater_equal", "equal", "not_equal",
-    "sum", "mean", "max", "min", "logsumexp", "softmax", "log_softmax",
+    "sum", "sumsq", "mean", "max", "min", "logsumexp", "softmax", "log_softmax",
     "reshape", "transpose", "broadcast_to", "sum_to", "getitem", "concatenate", "stack",
     "astype", "matmul", "einsum", "tensordot", "cross_entropy", "mse_loss", "OPS",
     # errors

@@ -31,7 +31,7 @@ def chapter_report(inputs: int = 784, hidden: int = 256, outputs: int = 10,
     h = F.relu(z)
     o = W2 @ h
     L = F.cross_entropy(o[None], np.array([label]))
-    s = lam / 2 * ((W1 ** 2).sum() + (W2 ** 2).sum())
+    s = lam / 2 * (F.sumsq(W1) + F.sumsq(W2))
     J = L + s
     for t, name in ((z, "z"), (h, "h"), (o, "o"), (L, "L"), (s, "s"), (J, "J")):
         t.name = name

@@ -93,7 +93,7 @@ class _Objective(Module):
         parts = {"L": L}
         J = L
         if self.weight_decay > 0:
-            squares = [F.sum(w ** 2) for w in self.weight_decay_parameters()]
+            squares = [F.sumsq(w) for w in self.weight_decay_parameters()]
             total = squares[0]
             for term in squares[1:]:
                 total = total + term

@@ -25,11 +25,41 @@ def swap_last(x):
     return transpose(x, axes=tuple(range(n - 2)) + (n - 1, n - 2))
 
 
+def column_major(x) -> bool:
+    """Whether the last two axes of ``x`` (a tensor or an array) are laid out transposed, as
+    ``W.T`` of a row-major ``W`` is."""
+    data = getattr(x, "_data", x)
+    strides = getattr(data, "strides", None)
+    return bool(strides) and len(strides) >= 2 and strides[-2] < strides[-1]
+
+
+def _grad_a(g, a, b):
+    """``g b^T``, laid out as ``a`` is: a transposed input gets a transposed gradient."""
+    if column_major(a):
+        return swap_last(matmul(b, swap_last(g)))
+    return matmul(g, swap_last(b))
+
+
+def _grad_b(g, a, b):
+    """``a^T g``, laid out as ``b`` is.
+
+    In ``z = x @ W.T`` the operand ``W.T`` is a transposed view; computing its gradient as
+    ``(g^T x)^T`` makes the transpose's own VJP hand ``W`` a row-major ``g^T x``, so the
+    gradient of ``W`` is contiguous like ``W`` and summing it with the weight-decay term, or
+    subtracting it from ``W``, runs at full speed (the same BLAS call either way).
+    """
+    if column_major(b):
+        return swap_last(matmul(swap_last(g), a))
+    return matmul(swap_last(a), g)
+
+
 matmul = Op(
     "matmul", "matmul", inputs=("a", "b"), saves=("a", "b"),
-    vjp=(lambda g, a, b: matmul(g, swap_last(b)), lambda g, a, b: matmul(swap_last(a), g)),
+    vjp=(_grad_a, _grad_b),
     jvp=MULTILINEAR,
     samples=lambda rng: [Sample((uniform(rng, (3, 4)), uniform(rng, (4, 2)))),
+                         Sample((uniform(rng, (3, 4)), uniform(rng, (2, 4)).T)),
+                         Sample((uniform(rng, (4, 3)).T, uniform(rng, (4, 2)))),
                          Sample((uniform(rng, (2, 3, 4)), uniform(rng, (2, 4, 5))))],
     bad_inputs=lambda: [BadInput((np.ones((3, 4)), np.ones((5, 2))), {}, ShapeError,
                                  "(5, 2)")],
@@ -95,4 +125,4 @@ einsum = Op(
     hint="each subscript letter must have one size across all operands",
     doc="Einstein summation in explicit form (``'ij,jk->ik'``), repeated letters included.")
 
-__all__ = ["matmul", "einsum", "swap_last", "split_subscripts"]
+__all__ = ["matmul", "einsum", "swap_last", "split_subscripts", "column_major"]

@@ -1,4 +1,5 @@
-"""Reductions: ``sum`` (linear) and ``max``/``min`` (gradient shared equally among ties).
+"""Reductions: ``sum`` (linear), ``sumsq`` (the squared norm) and ``max``/``min`` (gradient
+shared equally among ties).
 
 ``axis`` is ``None`` (every axis) or a tuple of non-negative axes; the public functions in
 :mod:`chainrule.functional` normalise what users pass.
@@ -9,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend as B
-from ..errors import ShapeError
+from ..errors import DTypeError, ShapeError
 from .registry import LINEAR, BadInput, Op, Sample
 from .samples import uniform
 from .shape import broadcast_to, reshape
@@ -47,6 +48,30 @@ sum = Op(  # noqa: A001  (the public name)
     vjp=(lambda g, xshape, *, axis, keepdims: _spread(g, xshape, axis, keepdims),),
     jvp=LINEAR, samples=_reduce_samples, bad_inputs=_bad_axis,
     hint="axis must be in range(-x.ndim, x.ndim)", doc="Sum over ``axis``.")
+
+
+def _sumsq(x):
+    """``sum(x * x)`` over every element, as one dot product: no temporary, one pass."""
+    if x.dtype.kind not in "biuf":
+        raise TypeError(f"needs numbers, not dtype {x.dtype}")
+    flat = x.reshape(-1)
+    return B.xp.dot(flat, flat)
+
+
+def _sumsq_samples(rng):
+    return [Sample((uniform(rng, (3, 4)),)), Sample((uniform(rng, (5,)),)),
+            Sample((uniform(rng, (4, 3)).T,)), Sample((uniform(rng, ()),))]
+
+
+sumsq = Op(
+    "sumsq", _sumsq, inputs=("x",), saves=("x",),
+    vjp=(lambda g, x: g * 2 * x,),
+    jvp=lambda t, x: 2 * sum(x * t[0], axis=None, keepdims=False),
+    samples=_sumsq_samples,
+    bad_inputs=lambda: [BadInput((np.array(["a", "b"]),), {}, DTypeError, "<U1")],
+    hint="x must be a numeric array",
+    doc="``||x||^2``: the sum of the squares of every element (the chapter's weight-decay "
+        "term, fused: it saves only ``x``, where ``sum(x ** 2)`` also keeps ``x ** 2``).")
 
 
 def _share(ans, x, *, axis, keepdims):

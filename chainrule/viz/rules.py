@@ -109,6 +109,8 @@ def forward_expr(node: Node, args: list, ctx: Context) -> Expr:
         k = _number(a[1])
         return power(a[0], k.value) if k is not None and k.value is not None else Power(
             a[0], a[1].text())
+    if name == "sumsq":
+        return norm2(a[0])
     if name == "sum":
         x = a[0]
         if node.params.get("axis") is None and isinstance(x, Power) and x.k == "2":
@@ -161,6 +163,8 @@ def vjp_expr(node: Node, i: int, g: Expr, args: list, out: Expr, shapes: list,
         return hadamard(g, other)
     if name == "div":
         return div(g, a[1]) if i == 0 else neg(div(hadamard(g, out), a[1]))
+    if name == "sumsq":
+        return scale(Coef(2.0), hadamard(g, a[0]))
     if name == "power":
         k = _number(a[1])
         if i == 0 and k is not None and k.value is not None:

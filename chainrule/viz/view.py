@@ -93,8 +93,9 @@ def region_label(nodes: list) -> str:
     """
     core = [n.op.name for n in nodes if n.op.name not in BOOKKEEPING]
     kinds = set(core)
-    if ({"power", "sum"} <= kinds <= {"power", "sum", "add", "mul", "div"}
-            and all(_exponent(n) == 2 for n in nodes if n.op.name == "power")):
+    squares = {"sumsq"} <= kinds <= {"sumsq", "add", "mul", "div"}
+    if squares or ({"power", "sum"} <= kinds <= {"power", "sum", "add", "mul", "div"}
+                   and all(_exponent(n) == 2 for n in nodes if n.op.name == "power")):
         return "regulariser" if kinds & {"mul", "div"} else "sum of squares"
     names = core or [n.op.name for n in nodes]
     counts: dict[str, int] = {}
@@ -129,7 +130,9 @@ def rule_reads(rule, n_saved: int) -> set[int] | None:
     """Which saved values (by position) a VJP rule reads, from its code; None if unknown.
 
     A rule is ``rule(g, *saved, **params)``; a plain function whose positional parameters
-    name the saved values tells, by the names it loads, which of them it uses.
+    name the saved values tells, by the names it loads, which of them it uses.  A value
+    passed only to ``column_major`` (matmul's rules ask how an operand is laid out, to lay its
+    gradient out the same way) is not counted: that reads its strides, not its values.
     """
     code = getattr(rule, "__code__", None)
     if code is None or code.co_flags & 0x04:           # no code, or *args
@@ -141,10 +144,15 @@ def rule_reads(rule, n_saved: int) -> set[int] | None:
 def _reads(code, n_saved: int) -> tuple[int, ...]:
     params = code.co_varnames[1:code.co_argcount]
     loaded: set[str] = set()
+    previous = None
     for ins in dis.get_instructions(code):
         if ins.opname.startswith("LOAD_FAST") or ins.opname == "LOAD_DEREF":
             value = ins.argval
-            loaded.update(value if isinstance(value, tuple) else (value,))
+            layout_only = (previous is not None and previous.opname == "LOAD_GLOBAL"
+                           and previous.argval == "column_major")
+            if not layout_only:          # asking how x is laid out reads none of its values
+                loaded.update(value if isinstance(value, tuple) else (value,))
+        previous = ins
     return tuple(p for p, name in enumerate(params[:n_saved]) if name in loaded)
 
 
