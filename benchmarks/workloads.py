@@ -283,7 +283,7 @@ class HvpSetup:
         """J as a function of W1 alone, in the operators ``ChapterMLP`` uses."""
         h = cr.relu(self.xt @ W1.T)
         o = h @ self.W2t.T
-        s = LAM / 2 * ((W1 ** 2).sum() + (self.W2t ** 2).sum())
+        s = LAM / 2 * (cr.sumsq(W1) + cr.sumsq(self.W2t))
         return cr.cross_entropy(o, self.y) + s
 
     def chainrule(self, mode: str = "fwd-rev"):

@@ -24,6 +24,7 @@ from .functional import (abs, add, astype, broadcast_to, clip, concatenate, cos,
                          min, minimum, mse_loss, mul, neg, not_equal, power, relu, reshape,
                          sigmoid, sin, softmax, softplus, sqrt, stack, sub, sum, sum_to, sumsq,
                          tanh, tensordot, transpose, where)
+from .replay import Plan, ReplayError, compile, trace  # noqa: A004 (cr.compile)
 from .graph import detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .ops import OPS
 from .tensor import Tensor
@@ -44,6 +45,8 @@ __all__ = [
     "grad", "vjp", "jvp", "hvp", "hessian", "checkpoint", "no_grad", "enable_grad",
     "set_grad_enabled",
     "is_grad_enabled", "detect_anomaly",
+    # capture and replay
+    "compile", "trace", "Plan", "ReplayError",
     # operators
     "neg", "exp", "log", "sqrt", "abs", "sin", "cos", "tanh", "sigmoid", "relu", "softplus",
     "add", "sub", "mul", "div", "power", "maximum", "minimum", "where", "clip",

@@ -55,7 +55,13 @@ def _backward(roots, grads, *, inputs, retain_graph, create_graph, allow_unused)
     """
     from .tensor import Tensor
 
-    raw = not create_graph and not mode.fwd_levels
+    raw = not create_graph and not mode.fwd_levels and mode.tape is None
+    if mode.tape is not None and inputs is None:
+        from .replay import ReplayError
+        raise ReplayError(
+            "backward() inside a function being traced by cr.compile/cr.trace: it stores "
+            "gradients in .grad, which a replay cannot repeat; return cr.grad(J, params) from "
+            "the function instead and assign the gradients outside it")
     pending: dict = {}
     root_nodes = []
     for root, g in zip(roots, grads):

@@ -38,13 +38,14 @@ __all__ = [
 class _Mode:
     """Process-wide switches read on every operator call (plain attributes: cheap to read)."""
 
-    __slots__ = ("grad_enabled", "anomaly", "fwd_levels", "raw")
+    __slots__ = ("grad_enabled", "anomaly", "fwd_levels", "raw", "tape")
 
     def __init__(self) -> None:
         self.grad_enabled = True
         self.anomaly = False
         self.fwd_levels: list[int] = []
         self.raw = False            # inside a first-order backward: operators return arrays
+        self.tape = None            # chainrule.replay is tracing: every operator call is kept
 
 
 mode = _Mode()

@@ -175,6 +175,12 @@ class Tensor:
 
     # ----------------------------------------------------------------- in place
     def _mutated(self) -> None:
+        if graph.mode.tape is not None:
+            from .replay import ReplayError
+            raise ReplayError(
+                f"in-place change of a tensor (shape {self.shape}) inside a function being "
+                "traced by cr.compile/cr.trace: a replay cannot repeat it; return the values "
+                "and change the tensor outside the traced function")
         if graph.mode.grad_enabled and self._rg:
             raise GraphError(
                 f"in-place change of a tensor that requires grad (shape {self.shape}) while "

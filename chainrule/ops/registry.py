@@ -175,7 +175,7 @@ class Op:
                     if ans.dtype.kind == "f":
                         return self._apply(args, params, ans, True)
                     break
-        if m.fwd_levels or m.anomaly or self.view:
+        if m.fwd_levels or m.anomaly or self.view or m.tape is not None:
             return self._apply(args, params, ans, False)
         return ans if m.raw else Tensor._wrap(ans)
 
@@ -189,16 +189,16 @@ class Op:
                     fwd = True
                     break
         node = None
-        if rec or fwd:
-            if self.elementwise:
-                shape = ans.shape
-                for a in args:
-                    if (isinstance(a, Tensor) and a._data.shape != shape
-                            and (a._rg or a._tangents)):
-                        args = self._broadcast(args, shape)
-                        break
-            if rec:
-                node = self._record(args, params, ans)
+        if (rec or fwd) and self.elementwise:
+            shape = ans.shape
+            for a in args:
+                if isinstance(a, Tensor) and a._data.shape != shape and (a._rg or a._tangents):
+                    args = self._broadcast(args, shape)
+                    break
+        if m.tape is not None:
+            m.tape.record(self, args, params, ans)      # chainrule.replay is tracing
+        if rec:
+            node = self._record(args, params, ans)
         if m.raw:
             return ans
         out = Tensor._wrap(ans, node)
@@ -235,7 +235,10 @@ class Op:
                     versions = versions or {}
                     versions[p] = version
         if self.residuals is not None:
-            saved.extend(self.residuals(_data(ans_value), *[_data(a) for a in args], **params))
+            extra = self.residuals(_data(ans_value), *[_data(a) for a in args], **params)
+            if mode.tape is not None:
+                mode.tape.record_residuals(self, ans_value, args, params, extra)
+            saved.extend(extra)
         return tuple(saved), versions
 
     def _record(self, args, params, ans) -> Node:
