@@ -15,6 +15,7 @@ from .cli_args import non_negative_float, positive_float, positive_int
 from .distributed import fail, is_root_process
 from .errors import ChainruleError
 from .memory_cli import add_memory_parser
+from .partition_cli import add_partition_parser
 from .viz_cli import add_explain_parser, add_graph_parser
 
 __all__ = ["main"]
@@ -55,6 +56,17 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--distributed", action="store_true", default=None,
                        help="data-parallel over MPI even on one rank (detected under mpiexec "
                             "with 2 or more ranks); --batch-size stays the global batch")
+    train.add_argument("--pipeline", action="store_true",
+                       help="cut the network into one stage per rank (mpiexec -n k) instead "
+                            "of data-parallel; with --resume, continue pipelined")
+    train.add_argument("--micro-batches", type=positive_int, default=None,
+                       help="micro-batches per batch with --pipeline (4; on --resume, the "
+                            "checkpoint's)")
+    train.add_argument("--layers", type=positive_int, default=1,
+                       help="hidden layers of --hidden units: 1 is the chapter's network; K > 1 "
+                            "an MLP without biases, lambda on every weight (1)")
+    train.add_argument("--dtype", choices=["float32", "float64"], default="float32",
+                       help="parameters and arithmetic (float32)")
 
     chapter = commands.add_parser(
         "chapter", help="backpropagate the chapter's network and print each gradient beside "
@@ -65,22 +77,31 @@ def _parser() -> argparse.ArgumentParser:
     add_graph_parser(commands)
     add_explain_parser(commands)
     add_memory_parser(commands)
+    add_partition_parser(commands)
     return parser
 
 
 def _train(args) -> int:
     from .train import Config, TrainingInterrupted, exit_status, train
 
+    refusal = None
     if args.resume and args.out is None:
+        refusal = "--resume needs --out, the folder of the run to continue"
+    elif args.pipeline and args.distributed:
+        refusal = ("--pipeline and --distributed are two ways to use the ranks; pass one of "
+                   "them")
+    elif args.micro_batches is not None and not args.pipeline:
+        refusal = "--micro-batches needs --pipeline (data-parallel runs take whole batches)"
+    if refusal is not None:
         if is_root_process():
-            print("chainrule train: error: --resume needs --out, the folder of the run to "
-                  "continue", file=sys.stderr)
+            print(f"chainrule train: error: {refusal}", file=sys.stderr)
         return 2
     config = Config(dataset=args.dataset, data_dir=args.data_dir, epochs=args.epochs,
                     batch_size=args.batch_size, lr=args.lr, hidden=args.hidden,
                     weight_decay=args.weight_decay, seed=args.seed, out=args.out,
                     resume=args.resume, progress=not args.no_progress,
-                    distributed=args.distributed)
+                    distributed=args.distributed, pipeline=args.pipeline,
+                    micro_batches=args.micro_batches, layers=args.layers, dtype=args.dtype)
     try:
         train(config)
     except TrainingInterrupted as stop:         # every rank agreed to stop
@@ -100,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "train":
             return _train(args)
-        if args.command in ("graph", "explain", "memory"):
+        if args.command in ("graph", "explain", "memory", "partition"):
             return args.func(args)
         if args.command == "chapter":
             from .chapter import chapter_report

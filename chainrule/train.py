@@ -16,15 +16,17 @@ stays the global batch, each rank takes its part of it, gradients are averaged b
 :class:`~chainrule.distributed.DataParallel` weighted by the parts' sizes, and the per-step
 sums behind the metrics are added over the ranks, so N ranks train as one process does.
 Rank 0 alone prints, draws and writes; every rank reads the checkpoint on ``--resume``.
+With ``pipeline=True`` the network is cut into one stage per rank instead
+(:mod:`chainrule.train_pipeline`).  ``layers`` > 1 trains an MLP of that many hidden layers
+(no biases, the penalty on every weight) in place of the chapter's network.  What the metrics
+say about memory, communication and time is in :mod:`chainrule.train_report`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import os
-import signal
 import sys
 import time
 from pathlib import Path
@@ -32,48 +34,19 @@ from pathlib import Path
 import numpy as np
 
 from . import creation
-from .storage import atomic_write, load_checkpoint, save_checkpoint
-from .data import ArrayDataset, DataLoader, find_fashion_mnist, load_dataset
+from .data import ArrayDataset, DataLoader, load_dataset
 from .distributed import DataParallel, world
 from .errors import ChainruleError
 from .graph import no_grad
-from .models import ChapterMLP
 from .optim import SGD, flatten_state_dict, unflatten_state_dict
+from .storage import atomic_write, load_checkpoint, save_checkpoint
+from .train_config import (CHECKPOINT, CURVE, DEFAULT_BATCH, GRAPH, MEMORY, METRICS, Config,
+                           TrainingInterrupted, build_model, choose_dataset, exit_status,
+                           stop_on_signals)
+from .train_report import Costs, draw_curve, summary, write_json
 
-__all__ = ["Config", "train", "TrainingInterrupted", "CHECKPOINT", "METRICS", "CURVE", "GRAPH",
-           "MEMORY"]
-
-CHECKPOINT, METRICS, CURVE = "checkpoint.npz", "metrics.json", "curve.png"
-GRAPH, MEMORY = "graph.svg", "memory.txt"
-# the book's batch for Fashion-MNIST's 60,000 images; the 1,437 digits need more, smaller steps
-DEFAULT_BATCH = {"fashion-mnist": 256, "digits": 32}
-
-
-class TrainingInterrupted(ChainruleError):
-    """The run was stopped by a signal after writing its checkpoint."""
-
-    def __init__(self, message: str, signum: int):
-        super().__init__(message)
-        self.signum = signum
-
-
-@dataclasses.dataclass
-class Config:
-    """What ``chainrule train`` runs; the book's defaults."""
-
-    dataset: str | None = None        # None: Fashion-MNIST if its files are found, else digits
-    data_dir: str | None = None
-    epochs: int = 10
-    batch_size: int | None = None     # None: 256 on Fashion-MNIST (the book's), 32 on digits
-    lr: float = 0.1
-    hidden: int = 256
-    weight_decay: float = 1e-4        # lambda of the chapter's s = lambda/2 (|W1|^2 + |W2|^2)
-    seed: int = 0
-    out: str | None = None
-    resume: bool = False
-    progress: bool = True
-    log: bool = True
-    distributed: bool | None = None   # None: data-parallel when mpiexec started 2 or more ranks
+__all__ = ["Config", "train", "build_model", "evaluate", "TrainingInterrupted", "exit_status",
+           "CHECKPOINT", "METRICS", "CURVE", "GRAPH", "MEMORY", "DEFAULT_BATCH"]
 
 
 def _say(config: Config, text: str) -> None:
@@ -81,76 +54,24 @@ def _say(config: Config, text: str) -> None:
         print(text, flush=True)
 
 
-def choose_dataset(config: Config) -> str:
-    """The dataset to train on: the one asked for, else Fashion-MNIST when found, else digits."""
-    if config.dataset is not None:
-        return config.dataset
-    return "fashion-mnist" if find_fashion_mnist(config.data_dir) is not None else "digits"
-
-
-def _write_json(path: Path, value) -> None:
-    with atomic_write(path) as handle:
-        handle.write(json.dumps(value, indent=2).encode())
-
-
-def _draw_curve(path: Path, history: list[dict], title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    epochs = [h["epoch"] for h in history]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
-    left.plot(epochs, [h["train_loss"] for h in history], "o-", label="train loss L")
-    left.plot(epochs, [h["objective"] for h in history], "s--", label="objective J = L + s")
-    left.set_xlabel("epoch")
-    left.set_ylabel("loss")
-    left.legend()
-    right.plot(epochs, [h["train_accuracy"] for h in history], "o-", label="train")
-    right.plot(epochs, [h["test_accuracy"] for h in history], "s-", label="test")
-    right.set_xlabel("epoch")
-    right.set_ylabel("accuracy")
-    right.legend()
-    fig.suptitle(title)
-    fig.tight_layout()
-    with atomic_write(path) as handle:
-        fig.savefig(handle, format="png", dpi=110)
-    plt.close(fig)
-
-
 def evaluate(model, x: np.ndarray, y: np.ndarray, batch_size: int = 2048) -> float:
     """Accuracy of ``model`` on ``(x, y)``, computed under ``no_grad`` in batches."""
     correct = 0
+    dtype = model.parameters()[0].dtype
     with no_grad():
         for start in range(0, len(x), batch_size):
-            logits = model(creation.tensor(x[start:start + batch_size])).numpy()
+            logits = model(creation.tensor(x[start:start + batch_size], dtype=dtype)).numpy()
             correct += int((logits.argmax(axis=1) == y[start:start + batch_size]).sum())
     return correct / max(len(x), 1)
 
 
-@contextlib.contextmanager
-def _stop_on_signals():
-    """Turn SIGINT and SIGTERM into a flag the loop reads between steps."""
-    caught: list[int] = []
-
-    def handler(signum, frame):
-        caught.append(signum)
-
-    previous = {}
-    try:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            previous[signum] = signal.signal(signum, handler)
-    except ValueError:              # not the main thread: no handlers, no flag
-        previous = {}
-    try:
-        yield caught
-    finally:
-        for signum, old in previous.items():
-            signal.signal(signum, old)
-
-
 class _Run:
-    """The state of one training run: model, optimizer, data order and history."""
+    """The state of one training run: model, optimizer, data order and history.
+
+    One process or data-parallel; :class:`chainrule.train_pipeline.PipelineRun` overrides the
+    hooks that differ (``check_layout``, ``layout``, ``_build``, ``_restore_model``,
+    ``_state``, ``train_step``, ``evaluate``, ``draw_graph``).
+    """
 
     def __init__(self, config: Config, comm=None):
         self.comm, self.root = comm, comm is None or comm.is_root
@@ -165,7 +86,9 @@ class _Run:
             arrays, meta = load_checkpoint(path)
             saved = dict(meta["config"], epochs=config.epochs, out=str(self.out), resume=True,
                          progress=config.progress, log=config.log,
-                         distributed=config.distributed)
+                         distributed=config.distributed, pipeline=config.pipeline)
+            if config.micro_batches is not None:
+                saved["micro_batches"] = config.micro_batches
             config = Config(**saved)
         if not self.root:                               # rank 0 alone prints
             config = dataclasses.replace(config, progress=False, log=False)
@@ -175,45 +98,77 @@ class _Run:
         self.dataset = meta["dataset"] if meta else choose_dataset(config)
         if config.batch_size is None:
             config.batch_size = DEFAULT_BATCH[self.dataset]
+        if config.micro_batches is None and config.pipeline:
+            config.micro_batches = 4
+        self.kind = ("pipeline" if config.pipeline else
+                     "data-parallel" if comm is not None else "one process")
+        self.check_layout()
         x_train, y_train, self.x_test, self.y_test = load_dataset(self.dataset, config.data_dir)
         classes = int(max(y_train.max(), self.y_test.max())) + 1
         creation.random.seed(config.seed)
-        self.model = ChapterMLP(inputs=x_train.shape[1], hidden=config.hidden, outputs=classes,
-                                weight_decay=config.weight_decay, seed=config.seed)
-        self.optimizer = SGD(self.model.parameters(), lr=config.lr)
+        self.parallel: DataParallel | None = None     # set by train(), after every rank is here
+        self._build(x_train.shape[1], classes)
+        shard = comm is not None and not config.pipeline    # data-parallel: a part per rank
         self.loader = DataLoader(ArrayDataset(x_train, y_train), config.batch_size, shuffle=True,
-                                 seed=config.seed, rank=comm.rank if comm else 0,
-                                 world_size=comm.size if comm else 1)
+                                 seed=config.seed, rank=comm.rank if shard else 0,
+                                 world_size=comm.size if shard else 1)
         self.history: list[dict] = []
         self.partial = {"loss": 0.0, "objective": 0.0, "correct": 0, "seen": 0, "seconds": 0.0}
         self.step = 0
         if meta is not None:
             self._restore(arrays, meta)
-        self.parallel: DataParallel | None = None     # set by train(), after every rank is here
+        self.costs = Costs(comm, self.kind, meta.get("costs") if meta else None)
+
+    def layout(self) -> str:
+        """How the ranks share the work, for the log."""
+        return (f"data-parallel on {self.comm.size} ranks, global batch "
+                f"{self.config.batch_size}")
+
+    def check_layout(self) -> None:
+        """Refuse a layout that cannot run (before the dataset is read); the pipeline's."""
+
+    def _build(self, inputs: int, classes: int) -> None:
+        """Make the model and its optimizer."""
+        self.model = build_model(self.config, inputs, classes)
+        self.optimizer = SGD(self.model.parameters(), lr=self.config.lr)
 
     # ---------------------------------------------------------------- checkpoints
-    def _restore(self, arrays: dict, meta: dict) -> None:
+    def _restore_model(self, arrays: dict, meta: dict) -> None:
+        """Load the checkpoint's parameters and optimizer state into this run's model."""
         self.model.load_state_dict({k[6:]: v for k, v in arrays.items()
                                     if k.startswith("model.")})
         self.optimizer.load_state_dict(unflatten_state_dict(arrays, meta["optimizer"]))
+
+    def _restore(self, arrays: dict, meta: dict) -> None:
+        self._restore_model(arrays, meta)
         self.loader.load_state_dict(meta["loader"])
         creation.random.set_state(meta["rng"])
         self.history = meta["history"]
         self.partial = meta["partial"]
         self.step = meta["step"]
 
+    def _state(self) -> tuple[dict, dict] | None:
+        """The whole model's parameters (by name) and optimizer state, on rank 0; None on the
+        others.  Every rank calls it (the pipeline gathers its stages here)."""
+        if not self.root:
+            return None
+        return self.model.state_dict(), self.optimizer.state_dict()
+
     def save(self) -> None:
-        """Write the checkpoint (atomically; on rank 0 alone)."""
+        """Write the checkpoint (atomically, by rank 0); every rank calls it."""
+        state = self._state()
+        costs = self.costs.gather()
         if not self.root:
             return
-        arrays = {f"model.{k}": v for k, v in self.model.state_dict().items()}
-        optimizer_arrays, optimizer_meta = flatten_state_dict(self.optimizer.state_dict())
+        parameters, optimizer_state = state
+        arrays = {f"model.{k}": v for k, v in parameters.items()}
+        optimizer_arrays, optimizer_meta = flatten_state_dict(optimizer_state)
         arrays.update(optimizer_arrays)
         meta = {
             "config": dataclasses.asdict(self.config), "dataset": self.dataset,
             "step": self.step, "loader": self.loader.state_dict(),
             "rng": creation.random.get_state(), "history": self.history,
-            "partial": self.partial, "optimizer": optimizer_meta,
+            "partial": self.partial, "optimizer": optimizer_meta, "costs": costs,
         }
         save_checkpoint(self.out / CHECKPOINT, arrays, meta)
 
@@ -221,7 +176,7 @@ class _Run:
     def train_epoch(self, epoch: int, caught: list[int]) -> None:
         from tqdm import tqdm
 
-        config, model, optimizer, part = self.config, self.model, self.optimizer, self.partial
+        config, part = self.config, self.partial
         bar = tqdm(total=len(self.loader), initial=self.loader.state_dict()["batch"],
                    desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch", leave=False,
                    # None: tqdm shows the bar on a terminal and stays silent in a log file
@@ -230,19 +185,9 @@ class _Run:
         with bar:
             for x, y in self.loader:
                 started = time.perf_counter()
-                model.train()
-                optimizer.zero_grad()
-                sums = [0.0, 0.0, 0, len(y)]            # loss, objective, correct, seen
-                if len(y):                              # a rank's part can be empty
-                    J = model.objective(creation.tensor(x), y)
-                    J.backward()
-                    L, o = model.last_objective["L"], model.intermediates["o"]
-                    sums[:3] = (L.item() * len(y), J.item() * len(y),
-                                int((o.numpy().argmax(axis=1) == y).sum()))
-                if self.parallel is not None:
-                    self.parallel.sync_gradients(count=len(y))
-                optimizer.step()
-                model.clear_intermediates()             # let this step's graph go now
+                tracing = self.costs.begin_step()
+                sums = self.train_step(x, y)
+                self.costs.end_step(tracing, self.held_bytes() + x.nbytes + y.nbytes)
                 stop = caught[0] if caught else 0
                 if self.comm is not None:               # the whole batch's sums; a stop, agreed
                     *sums, signals, votes = self.comm.sum([*sums, stop, 1 if stop else 0])
@@ -262,6 +207,39 @@ class _Run:
                     self.save()
                     raise self.interrupted(f"at epoch {epoch + 1}, step {self.step}", [stop])
 
+    def train_step(self, x: np.ndarray, y: np.ndarray) -> list:
+        """One SGD step on this rank's part of a batch; its sums: loss, objective (each times
+        the examples), correct predictions, examples."""
+        model, optimizer = self.model, self.optimizer
+        model.train()
+        optimizer.zero_grad()
+        sums = [0.0, 0.0, 0, len(y)]
+        if len(y):                                      # a rank's part can be empty
+            J = model.objective(creation.tensor(x, dtype=np.dtype(self.config.dtype)), y)
+            J.backward()
+            L, o = model.last_objective["L"], model.intermediates["o"]
+            sums[:3] = (L.item() * len(y), J.item() * len(y),
+                        int((o.numpy().argmax(axis=1) == y).sum()))
+        if self.parallel is not None:
+            before = self.parallel.allreduce_bytes
+            self.parallel.sync_gradients(count=len(y))
+            self.costs.bytes += self.parallel.allreduce_bytes - before
+        optimizer.step()
+        model.clear_intermediates()                     # let this step's graph go now
+        return sums
+
+    def held_bytes(self) -> int:
+        """Bytes this rank holds between steps: parameters (and allreduce buffers)."""
+        held = sum(p.data.nbytes for p in self.optimizer.param_groups[0]["params"])
+        if self.parallel is not None:
+            held += sum(bucket.buffer.nbytes for bucket in self.parallel.buckets)
+        return held
+
+    def evaluate(self) -> float:
+        """Test accuracy."""
+        self.model.eval()
+        return evaluate(self.model, self.x_test, self.y_test)
+
     def stop_signal(self, caught: list[int]) -> int:
         """The signal that stops the run now (0: none); with MPI, agreed by every rank."""
         stop = caught[0] if caught else 0
@@ -272,20 +250,22 @@ class _Run:
 
     def interrupted(self, when: str, caught: list[int]) -> TrainingInterrupted:
         """The error saying the run stopped, where its checkpoint is, and how to go on."""
+        flags = (f" --pipeline --micro-batches {self.config.micro_batches}"
+                 if self.config.pipeline else "")
         return TrainingInterrupted(
             f"interrupted {when}: checkpoint written to {self.out / CHECKPOINT}; continue "
-            f"with: chainrule train --resume --out {self.out} --epochs {self.config.epochs}",
-            caught[0])
+            f"with: chainrule train --resume --out {self.out} --epochs {self.config.epochs}"
+            f"{flags}", caught[0])
 
     def finish_epoch(self, epoch: int) -> dict:
         part = self.partial
-        self.model.eval()
         record = {
             "epoch": epoch + 1,
             "train_loss": part["loss"] / part["seen"],
             "objective": part["objective"] / part["seen"],
             "train_accuracy": part["correct"] / part["seen"],
-            "test_accuracy": evaluate(self.model, self.x_test, self.y_test),
+            "test_accuracy": self.evaluate(),
+            "examples": part["seen"],
             "seconds": part["seconds"],
             "examples_per_second": part["seen"] / max(part["seconds"], 1e-9),
         }
@@ -318,31 +298,38 @@ class _Run:
         return MEMORY
 
     def write_reports(self) -> dict:
-        """The metrics so far; rank 0 writes them (and the curve)."""
+        """The metrics so far; rank 0 writes them (and the curve).  Every rank calls it."""
         last = self.history[-1] if self.history else {}
         metrics = {
             "dataset": self.dataset, "config": dataclasses.asdict(self.config),
             "epochs": self.history, "test_accuracy": last.get("test_accuracy"),
             "seconds_per_epoch": (float(np.mean([h["wall_seconds"] for h in self.history]))
                                   if self.history else None),
+            **summary(self.costs.gather(), self.history, self.partial["seen"]),
         }
         if not self.root:
             return metrics
-        _write_json(self.out / METRICS, metrics)
+        write_json(self.out / METRICS, metrics)
         if self.history:
-            _draw_curve(self.out / CURVE, self.history,
-                        f"chapter MLP on {self.dataset}: hidden {self.config.hidden}, "
-                        f"lr {self.config.lr}, batch {self.config.batch_size}")
+            net = ("chapter MLP" if self.config.layers == 1
+                   else f"MLP of {self.config.layers} hidden layers")
+            draw_curve(self.out / CURVE, self.history,
+                       f"{net} on {self.dataset}: hidden {self.config.hidden}, "
+                       f"lr {self.config.lr}, batch {self.config.batch_size} ({self.kind})")
         return metrics
 
 
 def train(config: Config) -> dict:
     """Train the chapter's network as ``config`` says; return the metrics written."""
-    with _stop_on_signals() as caught:          # from the start: no Ctrl-C goes unhandled
-        comm = world(config.distributed)
+    with stop_on_signals() as caught:          # from the start: no Ctrl-C goes unhandled
+        comm = world(True if config.pipeline else config.distributed)
+        if config.pipeline:
+            from .train_pipeline import PipelineRun as Run
+        else:
+            Run = _Run
         with comm.agree() if comm else contextlib.nullcontext():   # bad input: all ranks fail
-            run = _Run(config, comm)                # (no MPI calls in there, but agree's own)
-        if comm is not None:                        # rank 0's parameters on every rank
+            run = Run(config, comm)                 # (no MPI calls in there, but agree's own)
+        if comm is not None and not config.pipeline:    # rank 0's parameters on every rank
             run.parallel = DataParallel(run.model, comm)
         config = run.config
         where = ("its files were found" if config.dataset is None
@@ -353,8 +340,7 @@ def train(config: Config) -> dict:
         _say(config, f"chainrule train: {run.dataset} ({where}); output in {run.out}")
         if comm is not None:                    # pids: logs (the OOM killer's) name pids
             pids = " ".join(f"{r}:{pid}" for r, pid in enumerate(comm.allgather(os.getpid())))
-            _say(config, f"data-parallel on {comm.size} ranks (rank:pid {pids}), global batch "
-                         f"{config.batch_size}")
+            _say(config, f"{run.layout()} (rank:pid {pids})")
         for epoch in range(len(run.history), config.epochs):
             started = time.perf_counter()
             run.train_epoch(epoch, caught)
@@ -376,9 +362,3 @@ def train(config: Config) -> dict:
     _say(config, f"test accuracy {metrics['test_accuracy']}; wrote {METRICS}, {CURVE}, "
                  f"{drawn}, {MEMORY} and {CHECKPOINT} in {run.out}")
     return metrics
-
-
-def exit_status(signum: int) -> int:
-    """The conventional exit status after a signal: 128 + its number."""
-    return 128 + signum
-

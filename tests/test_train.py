@@ -43,6 +43,23 @@ def test_a_run_writes_metrics_curve_and_checkpoint(tmp_path):
     assert arrays["model.W1"].shape == (32, 64) and meta["step"] == 2 * 23
 
 
+def test_metrics_report_memory_communication_time_and_examples(tmp_path):
+    metrics = train(Config(epochs=2, out=str(tmp_path), layers=2, **SMALL))
+    on_disk = json.loads((tmp_path / METRICS).read_text())
+    assert on_disk["bytes_communicated"] == {"total": 0, "per_rank": [0]}   # one process
+    assert on_disk["examples_seen"] == 2 * 1437
+    assert len(on_disk["epoch_seconds"]) == 2 and all(t > 0 for t in on_disk["epoch_seconds"])
+    assert on_disk["test_accuracy"] == metrics["test_accuracy"]
+    # the peak holds at least the parameters, their gradients and the hidden activations of
+    # a batch of 64: 2 hidden layers of 32, float32
+    arrays, _ = _arrays(tmp_path)
+    weights = sum(v.nbytes for k, v in arrays.items() if k.startswith("model."))
+    [peak] = on_disk["peak_memory_per_rank"]
+    assert 2 * weights + 2 * 64 * 32 * 4 < peak < 50 * weights
+    assert sorted(k for k in arrays if k.startswith("model.")) == [
+        "model.layers.0.weight", "model.layers.2.weight", "model.layers.4.weight"]
+
+
 def test_resume_equals_the_uninterrupted_run_bit_for_bit(tmp_path):
     straight, split = tmp_path / "straight", tmp_path / "split"
     train(Config(epochs=4, out=str(straight), **SMALL))
@@ -90,7 +107,9 @@ def _run(*args, env=None):
 
 
 @pytest.mark.parametrize("flags", [["--epochs", "x"], ["--dataset", "cifar"],
-                                   ["--lr", "-1"], ["--resume"]])
+                                   ["--lr", "-1"], ["--resume"], ["--layers", "0"],
+                                   ["--dtype", "float16"], ["--micro-batches", "2"],
+                                   ["--pipeline", "--distributed"]])
 def test_bad_flags_fail_with_one_line(flags):
     run = _run("train", "--no-progress", *flags)
     assert run.returncode != 0

@@ -15,9 +15,13 @@ GPipe schedule:
   own graph (gradients accumulate in its parameters over the micro-batches) and sends the
   gradient of its input back.
 
+With ``weight_decay`` (lambda), each stage then adds its own share of the chapter's penalty,
+``s_r = lambda/2 sum |W|^2`` over its weights, and backpropagates it: ``s`` is a sum over the
+weights, so the stages' shares add up to the whole network's ``s`` and no message is needed.
 Then each rank's optimizer updates its own stage.  With ``k`` stages and ``m`` micro-batches a
 stage idles for ``k - 1`` of every ``m + k - 1`` micro-batch slots (the *bubble*);
-:attr:`Pipeline.bubble` is the fraction measured in the last step.
+:attr:`Pipeline.bubble` is the fraction measured in the last step.  :meth:`Pipeline.predict`
+runs the forward pass alone through the stages (no graph is kept) for evaluation.
 
     pipe = Pipeline(model.layers, micro_batches=4)            # under mpiexec -n k
     optimizer = SGD(pipe.parameters(), lr=0.1)
@@ -85,19 +89,27 @@ class Pipeline:
     ``bounds`` gives each rank's ``(start, stop)`` layers (default :func:`balanced_bounds`).
     ``stage`` holds this rank's layers only; :meth:`parameters` are theirs, for this rank's
     optimizer.  ``loss`` maps the last stage's output and the labels to a mean loss
-    (default: cross-entropy).  Counters: ``bytes_sent`` by this rank, ``bubble`` of the last
-    step (the fraction of its time this rank waited).
+    (default: cross-entropy).  ``weight_decay`` (lambda) adds ``lambda/2 |W|^2`` of each of
+    this stage's ``penalized`` parameters (default: those with 2 or more dimensions, the
+    weight matrices) to the objective.  After :meth:`step`: ``penalty`` is this stage's share
+    of ``s`` (0.0 without weight decay) and, on the last rank, ``output`` holds the batch's
+    logits (a NumPy array).  Counters: ``bytes_sent`` by this rank (every message, evaluation
+    included), ``bubble`` of the last step (the fraction of its time this rank waited).
     """
 
     def __init__(self, layers: Sequential, comm: Comm | None = None, micro_batches: int = 4,
                  bounds: list[tuple[int, int]] | None = None,
-                 loss: Callable[[Tensor, Any], Tensor] = F.cross_entropy) -> None:
+                 loss: Callable[[Tensor, Any], Tensor] = F.cross_entropy,
+                 weight_decay: float = 0.0, penalized: list[Tensor] | None = None) -> None:
         if not isinstance(layers, Sequential):
             raise ShapeError(f"Pipeline: expected an nn.Sequential to cut into stages, got "
                              f"{type(layers).__name__}; pass e.g. model.layers")
         if isinstance(micro_batches, bool) or not isinstance(micro_batches, int) \
                 or micro_batches < 1:
             raise ShapeError(f"Pipeline: micro_batches={micro_batches!r} must be an int >= 1")
+        if not weight_decay >= 0:
+            raise ShapeError(f"Pipeline: weight_decay={weight_decay!r} must be >= 0 (lambda in "
+                             "s = lambda/2 |W|^2)")
         self.comm = comm if comm is not None else Comm()
         self.bounds = list(bounds) if bounds is not None else balanced_bounds(
             layers, self.comm.size)
@@ -112,8 +124,14 @@ class Pipeline:
         self.dtype = params[0].dtype if params else np.dtype(np.float32)
         self.first = self.comm.rank == 0
         self.last = self.comm.rank == self.comm.size - 1
+        self.weight_decay = float(weight_decay)
+        own = {id(p) for p in params}
+        self.penalized = ([p for p in penalized if id(p) in own] if penalized is not None
+                          else [p for p in params if p.ndim >= 2])
         self.bytes_sent = 0
         self.bubble = 0.0
+        self.penalty = 0.0
+        self.output: np.ndarray | None = None
 
     def parameters(self) -> list[Tensor]:
         """This rank's parameters (its stage's), for its optimizer."""
@@ -125,22 +143,70 @@ class Pipeline:
         pending.append(self.comm.isend(buffer, dest, tag))
         self.bytes_sent += buffer.nbytes
 
+    def _input(self, x: Any, part: slice) -> Tensor:
+        """The first stage's input rows ``part``, floats in the stage's dtype."""
+        rows = np.asarray(x)[part]
+        if rows.dtype.kind == "f" and rows.dtype != self.dtype:
+            rows = rows.astype(self.dtype)
+        return tensor(backend.xp.asarray(rows))
+
+    def _penalize(self) -> float:
+        """Backpropagate this stage's ``lambda/2 sum |W|^2``; return its value."""
+        if not self.weight_decay or not self.penalized:
+            return 0.0
+        squares = [F.sum(w ** 2) for w in self.penalized]
+        total = squares[0]
+        for term in squares[1:]:
+            total = total + term
+        s = self.weight_decay / 2 * total
+        s.backward()
+        return s.item()
+
+    def predict(self, x: Any, batch_size: int = 2048) -> np.ndarray | None:
+        """The last stage's output for ``x`` (a NumPy array on the last rank, None elsewhere),
+        computed through every stage without recording a graph, ``batch_size`` rows a message.
+
+        Every rank passes the same ``x`` (only the first stage reads it)."""
+        from ..graph import no_grad
+
+        rank, total = self.comm.rank, len(x)
+        pending: list = []
+        keep: list = []
+        outputs = []
+        with no_grad():
+            for i, part in enumerate(micro_batch_slices(total, -(-total // batch_size))):
+                if self.first:
+                    inp = self._input(x, part)
+                else:
+                    inp = Tensor(backend.xp.asarray(self.comm.recv(
+                        rank - 1, i, self.dtype, part.stop - part.start)))
+                out = self.stage(inp)
+                if self.last:
+                    outputs.append(backend.to_numpy(out.data))
+                else:
+                    self._send(out.data, rank + 1, i, pending, keep)
+        self.comm.wait_all(pending)
+        if not self.last:
+            return None
+        return np.concatenate(outputs) if outputs else np.zeros((0, 0), self.dtype)
+
     def step(self, x: Any, y: Any) -> float | None:
         """Forward and backward over the micro-batches of one batch; gradients accumulate in
         this rank's parameters.  Every rank passes the same batch (only the first stage reads
         ``x``, only the last ``y``).  Returns the batch's mean loss on the last rank, None
-        elsewhere."""
+        elsewhere; the weight-decay share is in :attr:`penalty`, the logits in
+        :attr:`output` (last rank)."""
         rank, total = self.comm.rank, len(y)
         if total == 0:
             raise ShapeError("Pipeline.step: empty batch")
         slices = micro_batch_slices(total, self.micro_batches)
         count = len(slices)
-        inputs, outputs, losses, pending, keep = [], [], [], [], []
+        inputs, outputs, losses, pending, keep, logits = [], [], [], [], [], []
         started, busy = time.perf_counter(), 0.0
         for i, part in enumerate(slices):
             rows = part.stop - part.start
             if self.first:
-                inp = tensor(backend.xp.asarray(np.asarray(x)[part]))
+                inp = self._input(x, part)
             else:
                 received = self.comm.recv(rank - 1, i, self.dtype, rows)
                 inp = Tensor(backend.xp.asarray(received), requires_grad=True)
@@ -148,6 +214,7 @@ class Pipeline:
             out = self.stage(inp)
             if self.last:
                 losses.append(self.loss(out, np.asarray(y)[part]) * (rows / total))
+                logits.append(backend.to_numpy(out.data))
             busy += time.perf_counter() - t0
             if not self.last:
                 self._send(out.data, rank + 1, i, pending, keep)
@@ -170,7 +237,11 @@ class Pipeline:
             if not self.first:
                 self._send(inputs[i].grad.data, rank - 1, count + i, pending, keep)
             inputs[i] = outputs[i] = None           # this micro-batch's graph can go now
+        t0 = time.perf_counter()
+        self.penalty = self._penalize()
+        busy += time.perf_counter() - t0
         self.comm.wait_all(pending)
+        self.output = np.concatenate(logits) if self.last else None
         wall = time.perf_counter() - started
         self.bubble = max(0.0, 1.0 - busy / wall) if wall > 0 else 0.0
         return value if self.last else None

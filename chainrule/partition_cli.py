@@ -1,0 +1,138 @@
+"""The ``chainrule partition`` command (wired in by :mod:`chainrule.cli`).
+
+``chainrule partition --layers K --hidden H --batch-size B --devices k --memory-per-device M``
+prints the pipeline plan of an MLP of K hidden layers of H units (784 inputs, 10 classes, no
+bias): where to cut it into k stages so each fits in M bytes, what each stage holds and
+computes, and the bytes that cross each cut per step (:mod:`chainrule.distributed.planner`).
+With ``--compare`` it also measures, with k ranks on this machine, the k-way pipeline against
+one process with a batch k times smaller and against k-rank data-parallel training
+(:mod:`chainrule.distributed.compare`).
+
+Sizes are bytes, or a number with a unit: ``512MiB``, ``1GiB``, ``1.5GiB`` (powers of 1024),
+``300MB``, ``2GB`` (powers of 1000), ``4096B``.
+
+>>> parse_size("1.5GiB"), parse_size("300MB"), parse_size("4096")
+(1610612736, 300000000, 4096)
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+
+from .cli_args import positive_float, positive_int
+from .errors import ChainruleError
+from .viz.view import format_bytes
+
+__all__ = ["add_partition_parser", "partition_command", "parse_size", "comparison_table"]
+
+_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+_SIZE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-zA-Z]*)\s*")
+
+
+def parse_size(text: str) -> int:
+    """Bytes from ``"512MiB"``, ``"1GiB"``, ``"300MB"``, ``"1.5GiB"`` or ``"4096"``; an
+    :class:`argparse.ArgumentTypeError` (one line) for anything else."""
+    found = _SIZE.fullmatch(text)
+    unit = found.group(2).lower() if found else None
+    if unit not in _UNITS:
+        raise argparse.ArgumentTypeError(
+            f"expected a size such as 512MiB, 1GiB, 300MB, 1.5GiB or a number of bytes, "
+            f"got {text!r}")
+    value = int(float(found.group(1)) * _UNITS[unit])
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"a size must be at least 1 byte, got {text!r}")
+    return value
+
+
+def add_partition_parser(subparsers) -> argparse.ArgumentParser:
+    """Add the ``partition`` command to an ``add_subparsers()`` object; returns its parser."""
+    parser = subparsers.add_parser(
+        "partition", help="plan a pipeline: cut an MLP into stages that fit each device, "
+                          "and (--compare) measure it against a smaller batch and "
+                          "data-parallel")
+    parser.add_argument("--layers", type=positive_int, default=4, help="hidden layers (4)")
+    parser.add_argument("--hidden", type=positive_int, default=1024,
+                        help="units per hidden layer (1024)")
+    parser.add_argument("--batch-size", type=positive_int, default=256,
+                        help="examples per step, all micro-batches together (256)")
+    parser.add_argument("--devices", type=positive_int, default=2,
+                        help="devices (pipeline stages, MPI ranks) (2)")
+    parser.add_argument("--memory-per-device", type=parse_size, required=True, metavar="SIZE",
+                        help="memory of each device, e.g. 512MiB, 1GiB, 300MB")
+    parser.add_argument("--micro-batches", type=positive_int, default=4,
+                        help="micro-batches per step (4)")
+    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32",
+                        help="parameter and activation dtype (float32)")
+    parser.add_argument("--inputs", type=positive_int, default=None,
+                        help="input width (784; with --compare, the dataset's: 784 or 64)")
+    parser.add_argument("--classes", type=positive_int, default=10, help="classes (10)")
+    parser.add_argument("--bias", action="store_true", help="Linear layers with bias")
+    parser.add_argument("--momentum", action="store_true",
+                        help="count SGD momentum buffers (one per parameter)")
+    parser.add_argument("--compare", action="store_true",
+                        help="also measure pipeline, one process with batch B/k, and "
+                             "data-parallel on k ranks here")
+    parser.add_argument("--epochs", type=positive_int, default=1,
+                        help="epochs of each --compare run (1)")
+    parser.add_argument("--examples", type=positive_int, default=None,
+                        help="train --compare runs on the first N training examples")
+    parser.add_argument("--dataset", choices=["fashion-mnist", "digits"], default=None,
+                        help="--compare data: Fashion-MNIST when found, else the digits")
+    parser.add_argument("--data-dir", default=None, help="folder with Fashion-MNIST")
+    parser.add_argument("--lr", type=positive_float, default=0.1,
+                        help="SGD learning rate of the --compare runs (0.1)")
+    parser.set_defaults(func=partition_command)
+    return parser
+
+
+def comparison_table(results: list[dict], devices: int) -> str:
+    """The measured comparison as a table, one row per mode, columns two spaces apart."""
+    names = {"pipeline": f"{devices}-stage pipeline", "single": "1 process, batch / k",
+             "data-parallel": f"{devices}-rank data-parallel"}
+    widths = (26, 5, 22, 8, 15, 8)
+    rows = [("", "batch", "peak per rank", "epoch", "MPI bytes/epoch", "test acc")]
+    for r in results:
+        rows.append((names.get(r["mode"], r["mode"]), str(r["batch_size"]),
+                     " / ".join(format_bytes(p) for p in r["peak_bytes"]),
+                     f"{r['epoch_seconds']:.3g} s", format_bytes(r["bytes"]),
+                     f"{r['accuracy']:.4f}"))
+    return "\n".join(row[0].ljust(widths[0]) + "".join(
+        "  " + cell.rjust(width) for cell, width in zip(row[1:], widths[1:])) for row in rows)
+
+
+def partition_command(args: argparse.Namespace) -> int:
+    """Print the plan (and with ``--compare`` the measured comparison); returns the status."""
+    from .distributed.planner import plan_mlp
+
+    dataset, inputs = None, args.inputs or 784
+    if args.compare:
+        from .data import find_fashion_mnist
+
+        dataset = args.dataset or ("fashion-mnist" if find_fashion_mnist(args.data_dir)
+                                   else "digits")
+        inputs = args.inputs or (784 if dataset == "fashion-mnist" else 64)
+        if inputs != (784 if dataset == "fashion-mnist" else 64):
+            raise ChainruleError(f"partition --compare: --inputs {inputs} does not match "
+                                 f"{dataset}; leave --inputs out to use the dataset's width")
+    plan = plan_mlp(args.layers, args.hidden, args.batch_size, args.devices,
+                    args.memory_per_device, args.micro_batches, inputs=inputs,
+                    classes=args.classes, dtype=args.dtype, bias=args.bias,
+                    momentum=args.momentum)
+    print(plan.format())
+    if not args.compare:
+        return 0
+    from .distributed import compare
+
+    print(f"\nmeasured on this machine: {dataset}"
+          f"{f' (first {args.examples} examples)' if args.examples else ''}, "
+          f"{args.epochs} epoch(s) each, the same examples in the same order, SGD lr "
+          f"{args.lr:g}, each rank (and the one process) on 1/{args.devices} of the cores")
+    results = compare.run(args.devices, layers=args.layers, hidden=args.hidden,
+                          batch_size=args.batch_size, micro_batches=args.micro_batches,
+                          bounds=plan.bounds, dtype=args.dtype, epochs=args.epochs,
+                          examples=args.examples or 0, dataset=dataset,
+                          data_dir=args.data_dir, lr=args.lr)
+    print(comparison_table(results, args.devices))
+    return 0

@@ -1,0 +1,107 @@
+"""What ``chainrule train`` runs (:class:`Config`), the network it builds, and how it stops.
+
+Shared by :mod:`chainrule.train` (one process, data-parallel) and
+:mod:`chainrule.train_pipeline` (one stage per rank).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import signal
+
+import numpy as np
+
+from .data import find_fashion_mnist
+from .errors import ChainruleError, ShapeError
+from .models import MLP, ChapterMLP
+
+__all__ = ["Config", "TrainingInterrupted", "build_model", "choose_dataset", "stop_on_signals",
+           "exit_status", "CHECKPOINT", "METRICS", "CURVE", "GRAPH", "MEMORY", "DEFAULT_BATCH"]
+
+CHECKPOINT, METRICS, CURVE = "checkpoint.npz", "metrics.json", "curve.png"
+GRAPH, MEMORY = "graph.svg", "memory.txt"
+# the book's batch for Fashion-MNIST's 60,000 images; the 1,437 digits need more, smaller steps
+DEFAULT_BATCH = {"fashion-mnist": 256, "digits": 32}
+
+
+class TrainingInterrupted(ChainruleError):
+    """The run was stopped by a signal after writing its checkpoint."""
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.signum = signum
+
+
+@dataclasses.dataclass
+class Config:
+    """What ``chainrule train`` runs; the book's defaults."""
+
+    dataset: str | None = None        # None: Fashion-MNIST if its files are found, else digits
+    data_dir: str | None = None
+    epochs: int = 10
+    batch_size: int | None = None     # None: 256 on Fashion-MNIST (the book's), 32 on digits
+    lr: float = 0.1
+    hidden: int = 256
+    weight_decay: float = 1e-4        # lambda of the chapter's s = lambda/2 (|W1|^2 + |W2|^2)
+    seed: int = 0
+    out: str | None = None
+    resume: bool = False
+    progress: bool = True
+    log: bool = True
+    distributed: bool | None = None   # None: data-parallel when mpiexec started 2 or more ranks
+    layers: int = 1                   # hidden layers: 1 is the chapter's network, K > 1 an MLP
+    dtype: str = "float32"            # of parameters and computation: float32 or float64
+    pipeline: bool = False            # one stage per rank (mpiexec -n k), with micro-batches
+    micro_batches: int | None = None  # None: 4, or the checkpoint's on --resume
+
+
+def choose_dataset(config: Config) -> str:
+    """The dataset to train on: the one asked for, else Fashion-MNIST when found, else digits."""
+    if config.dataset is not None:
+        return config.dataset
+    return "fashion-mnist" if find_fashion_mnist(config.data_dir) is not None else "digits"
+
+
+def build_model(config: Config, inputs: int, classes: int):
+    """The network ``config`` asks for: the chapter's (``layers=1``: W1, W2, no bias) or an
+    MLP of ``layers`` hidden layers of ``hidden`` units, no biases, lambda on every weight."""
+    if config.dtype not in ("float32", "float64"):
+        raise ShapeError(f"dtype={config.dtype!r}: choose float32 or float64")
+    if isinstance(config.layers, bool) or not isinstance(config.layers, int) \
+            or config.layers < 1:
+        raise ShapeError(f"layers={config.layers!r}: the number of hidden layers must be an "
+                         "int >= 1 (1 is the chapter's network)")
+    dtype = np.dtype(config.dtype)
+    if config.layers == 1:
+        return ChapterMLP(inputs=inputs, hidden=config.hidden, outputs=classes,
+                          weight_decay=config.weight_decay, dtype=dtype, seed=config.seed)
+    return MLP([inputs] + [config.hidden] * config.layers + [classes], bias=False,
+               weight_decay=config.weight_decay, dtype=dtype, seed=config.seed)
+
+
+@contextlib.contextmanager
+def stop_on_signals():
+    """Turn SIGINT and SIGTERM into a flag the loop reads between steps."""
+    caught: list[int] = []
+
+    def handler(signum, frame):
+        caught.append(signum)
+
+    previous = {}
+    try:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, handler)
+    except ValueError:              # not the main thread: no handlers, no flag
+        previous = {}
+    try:
+        yield caught
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+def exit_status(signum: int) -> int:
+    """The conventional exit status after a signal: 128 + its number."""
+    return 128 + signum
+
