@@ -61,6 +61,16 @@ class StepSetup:
         self.model = ChapterMLP(d, hidden, classes, weight_decay=LAM, dtype=dtype, seed=seed)
         self.opt = SGD(self.model.parameters(), lr=LR)
         self.xt = cr.tensor(self.x)
+        # the same step captured once and replayed (cr.compile), on its own copy of the model
+        self.model_r = ChapterMLP(d, hidden, classes, weight_decay=LAM, dtype=dtype, seed=seed)
+        self.opt_r = SGD(self.model_r.parameters(), lr=LR)
+        params = self.model_r.parameters()
+
+        def loss_and_grads(x, y):
+            J = self.model_r.objective(x, y)
+            return (J, *cr.grad(J, params))
+
+        self.compiled = cr.compile(loss_and_grads)
         self.W1, self.W2 = self.model.W1.data.copy(), self.model.W2.data.copy()
         self.torch = None
         if torch_module is not None:
@@ -76,6 +86,14 @@ class StepSetup:
         self.model.clear_intermediates()
         return J
 
+    def replayed(self):
+        """The same step with forward and backward replayed from a plan (``cr.compile``)."""
+        J, *grads = self.compiled(self.xt, self.y)
+        for p, g in zip(self.model_r.parameters(), grads):
+            p.grad = g
+        self.opt_r.step()
+        return J
+
     def numpy(self):
         return ref.step(self.W1, self.W2, self.x, self.y, LR, LAM)
 
@@ -84,6 +102,7 @@ class StepSetup:
 
     def _weights(self) -> dict[str, list[np.ndarray]]:
         out = {"chainrule": [self.model.W1.data.copy(), self.model.W2.data.copy()],
+               "replayed": [self.model_r.W1.data.copy(), self.model_r.W2.data.copy()],
                "numpy": [self.W1.copy(), self.W2.copy()]}
         if self.torch is not None:
             out["torch"] = [w.detach().numpy().copy() for w in self.torch[:2]]
@@ -98,7 +117,14 @@ class StepSetup:
         :func:`tolerance`.
         """
         before = self._weights()["numpy"]
-        Js = {"chainrule": float(self.chainrule().item()), "numpy": float(self.numpy())}
+        start = self._weights()["chainrule"]
+        for _ in range(2):                # trace, then the first replay (checked against eager)
+            self.replayed()
+            with cr.no_grad():
+                for p, w in zip(self.model_r.parameters(), start):
+                    p.data = w.copy()
+        Js = {"chainrule": float(self.chainrule().item()), "numpy": float(self.numpy()),
+              "replayed": float(self.replayed().item())}
         if self.torch is not None:
             Js["torch"] = float(self.pytorch().item())
         after = self._weights()
@@ -113,7 +139,7 @@ class StepSetup:
                 beyond = np.abs(step_ref - step_cr) - np.spacing(np.abs(w_ref))
                 gap = max(gap, float(beyond.max(initial=0.0)) / float(np.abs(step_ref).max()))
             gaps[name] = gap
-            tol = tolerance(self.dtype, other_blas=name == "torch")
+            tol = 0.0 if name == "replayed" else tolerance(self.dtype, other_blas=name == "torch")
             if gap > tol:
                 raise BenchmarkCheckError(
                     f"chapter step: {name}'s update differs from chainrule's by {gap:.2e} "
@@ -133,7 +159,8 @@ def chapter_step(settings: Settings, configs=STEP_CONFIGS, d: int = INPUTS,
         setup = StepSetup(n, hidden, d, classes, dtype, torch_module)
         gaps = setup.check()
         operands = ref.gemm_operands(n, d, hidden, classes, dtype)
-        candidates = {"chainrule": setup.chainrule, "numpy": setup.numpy,
+        candidates = {"chainrule": setup.chainrule, "replayed": setup.replayed,
+                      "numpy": setup.numpy,
                       "products": lambda operands=operands: ref.gemms(operands)}
         if setup.torch is not None:
             candidates["torch"] = setup.pytorch
@@ -141,6 +168,9 @@ def chapter_step(settings: Settings, configs=STEP_CONFIGS, d: int = INPUTS,
         torch_time = t["torch"].median if "torch" in t else None
         result.rows.append(Row(f"chapter step  N={n} H={hidden}", "s", t["chainrule"].median,
                                t["numpy"].median, torch_time, STEP_TARGETS.get(n)))
+        result.rows.append(Row(f"chapter step  N={n} H={hidden}  replayed", "s",
+                               t["replayed"].median, t["numpy"].median, torch_time,
+                               STEP_TARGETS.get(n), note="cr.compile: captured once, replayed"))
         products = t["products"].median
         flops = ref.gemm_flops(n, d, hidden, classes)
         roofline.append([f"N={n} H={hidden}", f"{flops / 1e9:.3f}",
@@ -182,6 +212,7 @@ class ChainSetup:
         self.xt = cr.tensor(self.x, requires_grad=True)
         self.cm, self.ca = cr.tensor(self.c_mul), cr.tensor(self.c_add)
         self.g = cr.tensor(self.ones)
+        self.compiled = cr.compile(self.value_and_grad)
         self.torch = None
         if torch_module is not None:
             self.torch = (tref.tensor(self.x, True), tref.tensor(self.c_mul),
@@ -201,6 +232,16 @@ class ChainSetup:
         end = time.perf_counter()
         self.out, self.grad, self.xt.grad = y, self.xt.grad, None
         return {"forward": middle - start, "backward": end - middle}
+
+    def value_and_grad(self, x):
+        """The chain and its gradient, as a function :func:`cr.compile` can capture."""
+        y = x
+        for _ in range(self.triples):
+            y = cr.tanh(y * self.cm + self.ca)
+        return y, cr.grad(y, [x], self.g)[0]
+
+    def replayed(self) -> None:
+        self.replay_out = self.compiled(self.xt)
 
     def numpy(self) -> dict[str, float]:
         start = time.perf_counter()
@@ -225,7 +266,12 @@ class ChainSetup:
         """Run each once; the outputs and input gradients must agree to 1e-12 (float64)."""
         self.chainrule()
         self.numpy()
+        for _ in range(2):                # trace, then the first replay (checked against eager)
+            self.replayed()
         results = {"numpy": self.np_out}
+        y, g = self.replay_out
+        if not (np.array_equal(y.data, self.out.data) and np.array_equal(g.data, self.grad.data)):
+            raise BenchmarkCheckError("per-operator chain: the replayed plan differs from eager")
         if self.torch is not None:
             self.pytorch()
             results["torch"] = self.torch_out
@@ -244,7 +290,8 @@ def per_operator(settings: Settings, triples: int = 333, size: int = 16,
     """Microseconds per small operator, forward and backward, against the bare NumPy calls."""
     setup = ChainSetup(triples, size, torch_module)
     gaps = setup.check()
-    candidates = {"chainrule": setup.chainrule, "numpy": setup.numpy}
+    candidates = {"chainrule": setup.chainrule, "replayed": setup.replayed,
+                  "numpy": setup.numpy}
     if setup.torch is not None:
         candidates["torch"] = setup.pytorch
     t = interleaved(candidates, settings)
@@ -253,6 +300,9 @@ def per_operator(settings: Settings, triples: int = 333, size: int = 16,
     label = f"per-op chain ({ops} x mul/add/tanh, {size} f64)"
     rows = [Row(f"{label}  fwd+bwd", "s/op", t["chainrule"].median / ops,
                 t["numpy"].median / ops, torch_total, Target("max", 2.5e-6, "5.4 us"))]
+    rows.append(Row(f"{label}  fwd+bwd replayed", "s/op", t["replayed"].median / ops,
+                    t["numpy"].median / ops, torch_total, Target("max", 2.5e-6, "5.4 us"),
+                    note="cr.compile: captured once, replayed"))
     for phase in ("forward", "backward"):
         rows.append(Row(f"{label}  {phase} only", "s/op", t["chainrule"].phases[phase] / ops,
                         t["numpy"].phases[phase] / ops,
@@ -274,6 +324,7 @@ class HvpSetup:
         self.V = np.random.default_rng(seed + 1).standard_normal(self.W1.shape).astype(dtype)
         self.xt, self.W1t, self.W2t = cr.tensor(self.x), cr.tensor(self.W1), cr.tensor(self.W2)
         self.Vt = cr.tensor(self.V)
+        self.compiled: dict[str, Any] = {}
         self.torch = None
         if torch_module is not None:
             self.torch = (tref.tensor(self.W1), tref.tensor(self.W2), tref.tensor(self.x),
@@ -288,6 +339,13 @@ class HvpSetup:
 
     def chainrule(self, mode: str = "fwd-rev"):
         return cr.hvp(self.objective, self.W1t, self.Vt, mode=mode)
+
+    def replayed(self, mode: str = "fwd-rev"):
+        """The same HVP, captured once per mode and replayed (``cr.compile``)."""
+        if mode not in self.compiled:
+            self.compiled[mode] = cr.compile(
+                lambda W1, V: cr.hvp(self.objective, W1, V, mode=mode))
+        return self.compiled[mode](self.W1t, self.Vt)
 
     def numpy(self):
         return ref.hvp(self.W1, self.W2, self.x, self.y, self.V, LAM)
@@ -305,6 +363,9 @@ class HvpSetup:
         J, Hv = self.numpy()
         tol = 1e-4 if self.dtype == np.float32 else 1e-12
         found = {f"chainrule {mode}": self.chainrule(mode) for mode in ("fwd-rev", "rev-rev")}
+        for mode in ("fwd-rev", "rev-rev"):
+            self.replayed(mode)                                   # traced
+            found[f"replayed {mode}"] = self.replayed(mode)       # checked against eager
         if self.torch is not None:
             found["torch autograd.functional.hvp"] = self.pytorch()
             found["torch.func jvp(grad)"] = self.pytorch(func=True)
@@ -327,6 +388,8 @@ def second_order(settings: Settings, n: int = 256, hidden: int = 256, d: int = I
     setup = HvpSetup(n, hidden, d, CLASSES, dtype, torch_module)
     gaps = setup.check()
     candidates = {"fwd-rev": setup.chainrule, "rev-rev": lambda: setup.chainrule("rev-rev"),
+                  "replayed fwd-rev": setup.replayed,
+                  "replayed rev-rev": lambda: setup.replayed("rev-rev"),
                   "numpy": setup.numpy}
     if setup.torch is not None:
         candidates["torch.func"] = lambda: setup.pytorch(func=True)
@@ -340,5 +403,10 @@ def second_order(settings: Settings, n: int = 256, hidden: int = 256, d: int = I
         rows.append(Row(f"HVP of J wrt W1  N={n} {mode}", "s", t[mode].median, t["numpy"].median,
                         t[twin].median if twin in t else None, target,
                         note=f"PyTorch column: {what}" if twin in t else ""))
+    for mode, (twin, _) in twins.items():
+        rows.append(Row(f"HVP of J wrt W1  N={n} {mode} replayed", "s",
+                        t[f"replayed {mode}"].median, t["numpy"].median,
+                        t[twin].median if twin in t else None, target,
+                        note="cr.compile: captured once, replayed"))
     return Result(rows, details={"check_gaps": gaps,
                                  "timings": {k: vars(v) for k, v in t.items()}})

@@ -38,6 +38,7 @@ def test_hand_written_step_takes_chainrules_update(dtype, tol, n, hidden):
     before = setup.W1.copy()
     gaps = setup.check()                 # raises BenchmarkCheckError beyond the tolerance
     assert tolerance(dtype) == tol and gaps["numpy"] <= tol
+    assert gaps["replayed"] == 0.0                       # the replay is bit for bit
     assert not np.array_equal(setup.W1, before)          # a step was really taken
     np.testing.assert_allclose(setup.W1, setup.model.W1.data, rtol=0, atol=10 * tol)
 
@@ -58,7 +59,8 @@ def test_pytorch_takes_the_same_update_in_float64():
 def test_hand_written_hvp_agrees_with_both_modes():
     setup = HvpSetup(n=8, hidden=6, d=12, classes=4, dtype=np.float64)
     gaps = setup.check()
-    assert set(gaps) == {"chainrule fwd-rev", "chainrule rev-rev"}
+    assert set(gaps) == {f"{how} {mode}" for how in ("chainrule", "replayed")
+                         for mode in ("fwd-rev", "rev-rev")}
     assert max(gaps.values()) <= 1e-12
 
 
@@ -87,7 +89,7 @@ def test_each_in_process_workload_runs_once():
                second_order(ONCE, n=8, hidden=6, d=12),
                memory(ONCE, n=8, hidden=16, repeats=1, **TINY)]
     rows = [row for result in results for row in result.rows]
-    assert len(rows) == 1 + 3 + 2 + 2
+    assert len(rows) == 2 + 4 + 4 + 2          # eager and replayed rows, memory
     for row in rows:
         assert row.chainrule is not None and row.chainrule > 0 and row.reference > 0
         json.dumps(row.as_json())

@@ -80,21 +80,19 @@ def test_resume_equals_the_uninterrupted_run_bit_for_bit(tmp_path):
 def test_interrupt_anywhere_then_resume_equals_the_straight_run(tmp_path):
     straight, cut = tmp_path / "straight", tmp_path / "cut"
     config = dict(SMALL, batch_size=8)
-    train(Config(epochs=3, out=str(straight), **config))
     timer = threading.Timer(0.4, os.kill, (os.getpid(), signal.SIGTERM))
     timer.start()
     try:
         with pytest.raises(TrainingInterrupted) as stop:
-            train(Config(epochs=50, out=str(cut), **config))
+            train(Config(epochs=1000, out=str(cut), **config))
     finally:
         timer.cancel()
     assert stop.value.signum == signal.SIGTERM and "--resume" in str(stop.value)
     _, meta = _arrays(cut)
     assert meta["step"] > 0
-    if len(meta["history"]) >= 3:
-        pytest.fail("the interrupt came too late to test resuming; raise the epochs or lower "
-                    "the timer")
-    train(Config(epochs=3, out=str(cut), resume=True, **config))
+    epochs = len(meta["history"]) + 2           # however fast training is, resume goes on
+    train(Config(epochs=epochs, out=str(straight), **config))
+    train(Config(epochs=epochs, out=str(cut), resume=True, **config))
     a, _ = _arrays(straight)
     b, _ = _arrays(cut)
     for key in a:

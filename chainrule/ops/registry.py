@@ -255,7 +255,8 @@ class Op:
                 consts = (consts or ()) + ((i, weakref.ref(a)),)
             edges.append(None)
         saved, versions = self._saved_values(args, params, ans)
-        node = Node(self, tuple(edges), saved, params, versions, ans.shape, ans.dtype)
+        node = Node(self, tuple(edges), saved, params or _NO_PARAMS, versions, ans.shape,
+                    ans.dtype)
         if consts is not None:
             node.consts = consts
         return node
@@ -333,6 +334,10 @@ class Op:
                 f"forward of '{self.name}' ({self._describe(args)}) produced a NaN or an "
                 f"infinity; it was called at:\n{where}"
             )
+
+
+_NO_PARAMS: dict = {}      # shared by every node of an operator called without parameters
+#                         (a fresh empty dict per node is 64 bytes; nothing writes to it)
 
 
 def _resolve(forward) -> Callable:
