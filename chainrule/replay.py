@@ -46,6 +46,7 @@ from typing import Any, Callable
 from . import backend
 from .errors import GraphError
 from .graph import mode
+from .replay_reuse import reuse
 from .tensor import Tensor
 
 __all__ = ["compile", "trace", "Plan", "Compiled", "ReplayError"]
@@ -66,6 +67,8 @@ class _Tape:
         self.steps: list[tuple] = []        # (name, fn, inputs, params, output, to_array,
         #                                      parameters made from traced arrays)
         self.tensors: dict[int, int] = {}   # id(outside tensor) -> its slot
+        self.meta: dict[int, tuple] = {}    # slot -> its traced array's owner, shape, ...
+        self.produced: set[int] = set()     # the slots steps produce
 
     def new_slot(self, value: Any) -> int:
         self.initial.append(value)
@@ -74,6 +77,14 @@ class _Tape:
     def bind(self, array, slot: int) -> None:
         self.slots[id(array)] = slot
         self.keep.append(array)
+        self.describe(array, slot)
+
+    def describe(self, array, slot: int) -> None:
+        """What :mod:`chainrule.replay_reuse` needs: who owns the memory, shape, dtype..."""
+        if isinstance(array, backend.ndarray_types):
+            owner = array.base if array.base is not None else array
+            self.meta[slot] = (id(owner), array.shape, array.dtype, array.flags.writeable,
+                               array.strides)
 
     def slot_of(self, a: Any) -> int:
         """The slot holding ``a``: made by an earlier step, an input, a tensor read from
@@ -89,6 +100,7 @@ class _Tape:
                 self.tensors[id(a)] = slot
                 self.live.append((slot, a))
                 self.keep.append(a)
+                self.describe(data, slot)
             return slot
         if isinstance(a, backend.ndarray_types):
             slot = self.slots.get(id(a))
@@ -105,6 +117,7 @@ class _Tape:
         params, dynamic = self.split(params)
         out = self.new_slot(None)
         self.steps.append((op.name, op.forward, ins, params, out, ans.ndim == 0, dynamic))
+        self.produced.add(out)
         self.bind(ans, out)
 
     def made(self, value) -> int | None:
@@ -156,7 +169,8 @@ class Plan:
     """A traced function as a flat list of array calls; call it like the function.
 
     ``len(plan)`` is the number of calls; ``plan.ops`` counts them by operator;
-    ``plan.dropped`` the traced calls no output depends on (not replayed);
+    ``plan.dropped`` the traced calls no output depends on (not replayed); ``plan.reused``
+    the elementwise calls that write into a temporary they read last (``out=``);
     ``plan.signature`` is the (shape, dtype) of each input it was traced for.
     """
 
@@ -179,8 +193,12 @@ class Plan:
             if slot not in keep and tape.initial[slot] is None:
                 dies[index].append(slot)      # made or bound per call: free after last use
         self._initial = tape.initial
-        self._steps = [(_code(step), step[1], step[4], step[2],
-                        (step[3], step[6]) if step[6] else step[3], tuple(dies[i]))
+        codes = [_code(step) for step in steps]
+        into = reuse(steps, codes, dies, last, outputs, tape.meta, tape.produced)
+        self.reused = len(into)
+        self._steps = [(codes[i] + 8 if i in into else codes[i], step[1], step[4], step[2],
+                        into[i] if i in into else (step[3], step[6]) if step[6] else step[3],
+                        tuple(dies[i]))
                        for i, step in enumerate(steps)]
         self.ops: dict[str, int] = {}
         for step in steps:
@@ -202,7 +220,9 @@ class Plan:
             v[slot] = t._data
         asarray = backend.xp.asarray
         for code, fn, out, ins, params, dies in self._steps:
-            if code == 1:
+            if code == 9:                       # params: the dying input to write into
+                r = fn(v[ins[0]], v[ins[1]], out=v[params])
+            elif code == 1:
                 r = fn(v[ins[0]], v[ins[1]])
             elif code == 0:
                 r = fn(v[ins[0]])
@@ -210,6 +230,8 @@ class Plan:
                 r = fn(v[ins[0]], v[ins[1]], **params)
             elif code == 2:
                 r = fn(v[ins[0]], **params)
+            elif code == 8:
+                r = fn(v[ins[0]], out=v[params])
             elif code >= 6:
                 r = fn(*[v[i] for i in ins], **_params(params, v))
                 if code == 7:

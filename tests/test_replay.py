@@ -173,3 +173,35 @@ def test_a_chain_of_a_hundred_thousand_operators_traces_and_replays():
     compiled(x)
     y, g = compiled(x)
     assert y.tolist() == [2.0] and g.tolist() == [1.0]
+
+
+def test_a_dying_temporary_takes_the_next_elementwise_result():
+    x = np.arange(6.0).reshape(2, 3)
+    plan, _ = cr.trace(lambda a: cr.tanh((a * 2.0) + 1.0) * 3.0, x)
+    assert plan.reused >= 2                              # + and * write into what they read
+    before = x.copy()
+    assert _same(plan(x), np.tanh(x * 2.0 + 1.0) * 3.0)
+    assert _same(x, before)                              # an input is never written into
+
+
+def test_no_temporary_is_reused_while_a_view_of_it_lives_or_it_is_returned():
+    x = np.arange(6.0).reshape(2, 3)
+
+    def f(a):
+        t = a * 2.0
+        view = t.T                                       # alive after t's last elementwise use
+        u = t + 1.0
+        return u, view * 1.0, t
+
+    plan, _ = cr.trace(f, x)
+    u, v, t = plan(x)
+    assert _same(u, x * 2.0 + 1.0) and _same(v, (x * 2.0).T) and _same(t, x * 2.0)
+
+    def g(a):
+        t = a * 2.0
+        view = t.T
+        return t + 1.0, view                             # the view is an output
+
+    plan, _ = cr.trace(g, x)
+    u, view = plan(x)
+    assert _same(u, x * 2.0 + 1.0) and _same(view, (x * 2.0).T)
