@@ -300,6 +300,7 @@ class _Val:
 
     def __init__(self, buf: _Buf, view: str = "new"):
         self.buf, self.view, self.transposed = buf, view != "new", view == "transposed"
+        self.readonly = view == "readonly"           # a broadcast: .grad gets a copy
 
 
 def _grad(shape, itemsize: int, view: str = "new") -> _Val:
@@ -355,9 +356,11 @@ def _backward(plan: _Plan, heap: _Heap, seed: _Val | None = None, targets=False)
                 key, current = None, grads.get(id(edge))
                 if current is not None and gi.transposed:
                     heap.touch(_buffer(shape, itemsize) + edge.nbytes)
-                copy = current is not None or gi.view or id(gi) in stored
+                # as backprop._store_grad: a sum, a read-only view, or memory already handed
+                # to another .grad makes a new array; a writeable view of a fresh one is kept
+                copy = current is not None or gi.readonly or id(gi.buf) in stored
                 new = _grad(edge.shape, edge.itemsize) if copy else gi
-                stored.add(id(new))
+                stored.add(id(new.buf))
             heap.hold(new.buf)
             if current is not None:
                 heap.drop(current.buf)
