@@ -11,7 +11,7 @@ more; with it, the rules run on tensors and the backward pass is recorded like a
 from __future__ import annotations
 
 from . import backend
-from .errors import AnomalyError, DTypeError, GraphError
+from .errors import AnomalyError, DTypeError, GraphError, ReplayError
 from .graph import Node, gc_paused, mode, toposort, user_frames
 
 __all__ = ["backward"]
@@ -57,7 +57,6 @@ def _backward(roots, grads, *, inputs, retain_graph, create_graph, allow_unused)
 
     raw = not create_graph and not mode.fwd_levels and mode.tape is None
     if mode.tape is not None and inputs is None:
-        from .replay import ReplayError
         raise ReplayError(
             "backward() inside a function being traced by cr.compile/cr.trace: it stores "
             "gradients in .grad, which a replay cannot repeat; return cr.grad(J, params) from "

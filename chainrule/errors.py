@@ -28,6 +28,7 @@ __all__ = [
     "AnomalyError",
     "GradientCheckError",
     "DataError",
+    "ReplayError",
 ]
 
 
@@ -45,6 +46,10 @@ class DTypeError(ChainruleError, TypeError):
 
 class GraphError(ChainruleError, RuntimeError):
     """Misuse of the recorded graph: freed, non-scalar root, unused input, in-place change."""
+
+
+class ReplayError(GraphError):
+    """A function ``cr.compile`` cannot capture, or whose replay would not match eager."""
 
 
 class AnomalyError(ChainruleError, FloatingPointError):

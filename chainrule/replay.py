@@ -44,16 +44,12 @@ import operator
 from typing import Any, Callable
 
 from . import backend
-from .errors import GraphError
+from .errors import ReplayError
 from .graph import mode
 from .replay_reuse import reuse
 from .tensor import Tensor
 
 __all__ = ["compile", "trace", "Plan", "Compiled", "ReplayError"]
-
-
-class ReplayError(GraphError):
-    """A function cannot be captured, or its replay would not match the eager run."""
 
 
 class _Tape:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import backend, backprop, graph
-from .errors import DTypeError, GraphError
+from .errors import DTypeError, GraphError, ReplayError
 
 __all__ = ["Tensor"]
 
@@ -176,8 +176,7 @@ class Tensor:
     # ----------------------------------------------------------------- in place
     def _mutated(self) -> None:
         if graph.mode.tape is not None:
-            from .replay import ReplayError
-            raise ReplayError(
+                raise ReplayError(
                 f"in-place change of a tensor (shape {self.shape}) inside a function being "
                 "traced by cr.compile/cr.trace: a replay cannot repeat it; return the values "
                 "and change the tensor outside the traced function")
