@@ -11,7 +11,7 @@ more; with it, the rules run on tensors and the backward pass is recorded like a
 from __future__ import annotations
 
 from . import backend
-from .errors import AnomalyError, DTypeError, GraphError, ReplayError
+from .errors import AnomalyError, ChainruleError, DTypeError, GraphError, ReplayError
 from .graph import Node, gc_paused, mode, toposort, user_frames
 
 __all__ = ["backward"]
@@ -111,8 +111,11 @@ def _backward(roots, grads, *, inputs, retain_graph, create_graph, allow_unused)
             for i, edge in enumerate(node.edges):
                 if edge is None:
                     continue
-                gi = (op.vjp(i, g, *saved, **params) if op.variadic
-                      else op.vjp[i](g, *saved, **params))
+                try:
+                    gi = (op.vjp(i, g, *saved, **params) if op.variadic
+                          else op.vjp[i](g, *saved, **params))
+                except (TypeError, ValueError, AttributeError) as exc:
+                    _rule_failed(node, i, exc)
                 if raw and isinstance(gi, Tensor):
                     gi = gi._data
                 if type(edge) is Node:
@@ -197,6 +200,17 @@ def _store_grad(t, g, raw: bool, stored: set) -> None:
     if base is not None:
         stored.add(id(base))
     t.grad = type(t)._wrap(data, None if raw else g._node)
+
+
+def _rule_failed(node: Node, i: int, exc: Exception) -> None:
+    if isinstance(exc, ChainruleError):
+        raise exc
+    kept = ", ".join("-" if v is None else type(v).__name__ for v in node.saved or ())
+    raise GraphError(
+        f"vjp of '{node.op.name}' failed for its input {i} (output shape {node.shape}, dtype "
+        f"{node.dtype}; saved: {kept}): {type(exc).__name__}: {exc}; this is a bug in the "
+        "operator's rule or in what it declared it saves"
+    ) from exc
 
 
 def _bad_shape(node: Node, i: int, gi, shape) -> None:

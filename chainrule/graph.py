@@ -159,7 +159,7 @@ class Node:
             )
         if raw:
             return tuple(v._data if isinstance(v, tensor_type) else v for v in saved)
-        if ans_at < 0:
+        if ans_at < 0 or saved[ans_at] is None:
             return saved
         ans = tensor_type._wrap(saved[ans_at], self if create_graph else None)
         if self.ans_tangents is not None:

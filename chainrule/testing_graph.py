@@ -112,7 +112,7 @@ def _known_values(order: list[Node]) -> dict[int, object]:
     for node in order:
         if node.saved is None:
             continue
-        if node.op._ans_at >= 0:
+        if node.op._ans_at >= 0 and node.saved[node.op._ans_at] is not None:
             values[id(node)] = _as64(node.saved[node.op._ans_at])
         for value in node.saved:
             if isinstance(value, Tensor) and value._node is not None and id(value._node) in ids:
@@ -131,7 +131,9 @@ def _input(node: Node, i: int, values: dict):
             return _as64(ref())
     name = node.op.inputs[min(i, len(node.op.inputs) - 1)]
     if node.saved is not None and not node.op.variadic and name in node.op.saves:
-        return _as64(node.saved[node.op.saves.index(name)])
+        value = node.saved[node.op.saves.index(name)]
+        if value is not None:       # None: kept for no rule (its input takes no gradient)
+            return _as64(value)
     return _MISSING
 
 

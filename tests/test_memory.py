@@ -113,14 +113,15 @@ def test_prediction_keeps_no_intermediates():
 def test_report_counts_each_array_once_and_views_by_their_base():
     w = cr.tensor(np.ones((100, 50)), requires_grad=True, name="w")
     x = cr.tensor(np.ones((100, 50)), name="x")
-    a = w * x                         # saves w and x
+    a = w * x                         # saves x only (w's rule reads x; x takes no gradient)
     b = a * a                         # saves a twice: one array
-    c = w.T.reshape(50, 100) * 2.0    # the views of w cost nothing new
-    r = memory.report((b.sum() + c.sum()), held=())
+    c = w.T.reshape(50, 100) * w.T    # saves two views of w: w's bytes, once
+    d = w * 2.0                       # saves nothing (its rule reads only the 2.0)
+    r = memory.report((b.sum() + c.sum() + d.sum()), held=())
     assert r.parameter_bytes == r.gradient_bytes == 40000
     assert r.input_bytes == 40000
     assert r.saved_bytes == 3 * 40000 and r.activation_bytes == 40000
-    assert [row.op for row in r.rows if row.saved_bytes] == ["mul", "mul"]
+    assert [row.op for row in r.rows if row.saved_bytes] == ["mul", "mul", "mul"]
 
 
 def test_report_table_rows_and_fields():

@@ -36,6 +36,7 @@ from typing import Callable, NamedTuple
 from .. import backend
 from ..errors import AnomalyError, ChainruleError, DTypeError, GraphError, ShapeError
 from ..graph import Node, mode, user_frames
+from .reads import rule_reads
 from ..tensor import Tensor
 
 __all__ = ["Op", "OPS", "ELEMENTWISE", "LINEAR", "MULTILINEAR", "Sample", "BadInput"]
@@ -90,6 +91,8 @@ class Op:
         self._plan = self._compile_saves()
         self._ans_at = self.saves.index("ans") if "ans" in self.saves else -1
         self._saver = self._compile_saver()
+        self._reads = self._compile_reads()
+        self._drops: dict[int, tuple[int, ...]] = {}    # active inputs (bits) -> unread saves
         OPS[name] = self
 
     @property
@@ -138,6 +141,28 @@ class Op:
                     saved.extend(args)
             return saved
         return save
+
+    def _compile_reads(self) -> tuple | None:
+        """Per input, the saved positions its VJP rule reads; None where that is unknown."""
+        if self.variadic or not isinstance(self.vjp, tuple) or "*" in self.saves:
+            return None
+        reads = tuple(None if rule is None else rule_reads(rule, len(self.saves))
+                      for rule in self.vjp)
+        return None if any(r is None and rule is not None
+                           for r, rule in zip(reads, self.vjp)) else reads
+
+    def _unread(self, active: int) -> tuple[int, ...]:
+        """Saved positions that no rule of the ``active`` inputs (a bit mask) reads."""
+        drop = self._drops.get(active)
+        if drop is None:
+            read: set[int] = set()
+            for i, positions in enumerate(self._reads):
+                if active >> i & 1 and positions is not None:
+                    read |= positions
+            drop = tuple(p for p, entry in enumerate(self.saves)
+                         if p not in read and "." not in entry)
+            self._drops[active] = drop
+        return drop
 
     def vjp_at(self, i: int) -> Callable:
         """The VJP rule for input ``i``."""
@@ -220,13 +245,20 @@ class Op:
                 out[i] = OPS["broadcast_to"](a, shape=shape)
         return out
 
-    def _saved_values(self, args, params, ans_value):
+    def _saved_values(self, args, params, ans_value, active: int = -1):
         """What backward keeps, in the order of ``saves``, then the residuals; and versions.
 
+        With ``active`` (a bit mask of the inputs that take a gradient), a saved tensor or
+        array that none of their rules reads is kept as ``None``: ``y * c`` with a constant
+        ``c`` keeps ``c`` only, so a chain of such products does not keep every ``y`` alive.
         ``versions`` maps the position of each saved tensor that had already been changed in
         place to its version; ``None`` (the usual case) means every saved tensor was at 0.
         """
         saved = self._saver(args, ans_value)
+        if active >= 0 and self._reads is not None:
+            for p in self._unread(active):
+                if isinstance(saved[p], (Tensor, *backend.ndarray_types)):
+                    saved[p] = None
         versions = None
         for p, value in enumerate(saved):
             if isinstance(value, Tensor):
@@ -246,15 +278,17 @@ class Op:
         variadic = self.variadic
         edges = []
         consts = None
+        active = 0
         for i, a in enumerate(args):
             if isinstance(a, Tensor):
                 if a._rg and (variadic or vjp[i] is not None):
                     edges.append(a if a._node is None else a._node)
+                    active |= 1 << i
                     continue
                 # a constant tensor (the data x, the labels y): known by name, not kept alive
                 consts = (consts or ()) + ((i, weakref.ref(a)),)
             edges.append(None)
-        saved, versions = self._saved_values(args, params, ans)
+        saved, versions = self._saved_values(args, params, ans, active)
         node = Node(self, tuple(edges), saved, params or _NO_PARAMS, versions, ans.shape,
                     ans.dtype)
         if consts is not None:

@@ -150,7 +150,7 @@ def _reads(view: GraphView, region: Region, var: Var, reach) -> tuple[list, int]
                                                     and id(var) in reach[id(src)])):
                 continue
             rule = None if node.op.variadic else node.op.vjp[i]
-            read = rule_reads(rule, len(node.saved)) if rule is not None else None
+            read = rule_reads(rule, len(node.saved), layout=False) if rule is not None else None
             for p, value in enumerate(node.saved):
                 if read is not None and p not in read:
                     continue

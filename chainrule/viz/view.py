@@ -18,8 +18,6 @@ computed with loops over :func:`chainrule.graph.toposort`, never by recursion.
 
 from __future__ import annotations
 
-import dis
-from functools import lru_cache
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
@@ -27,6 +25,7 @@ import numpy as np
 
 from ..errors import ChainruleError
 from ..graph import Node, toposort
+from ..ops.reads import rule_reads
 from ..ops.shape import is_basic
 from ..tensor import Tensor
 
@@ -124,36 +123,6 @@ def format_bytes(n: int) -> str:
             return f"{int(size)} B" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{n} B"
-
-
-def rule_reads(rule, n_saved: int) -> set[int] | None:
-    """Which saved values (by position) a VJP rule reads, from its code; None if unknown.
-
-    A rule is ``rule(g, *saved, **params)``; a plain function whose positional parameters
-    name the saved values tells, by the names it loads, which of them it uses.  A value
-    passed only to ``column_major`` (matmul's rules ask how an operand is laid out, to lay its
-    gradient out the same way) is not counted: that reads its strides, not its values.
-    """
-    code = getattr(rule, "__code__", None)
-    if code is None or code.co_flags & 0x04:           # no code, or *args
-        return None
-    return set(_reads(code, n_saved))
-
-
-@lru_cache(maxsize=512)
-def _reads(code, n_saved: int) -> tuple[int, ...]:
-    params = code.co_varnames[1:code.co_argcount]
-    loaded: set[str] = set()
-    previous = None
-    for ins in dis.get_instructions(code):
-        if ins.opname.startswith("LOAD_FAST") or ins.opname == "LOAD_DEREF":
-            value = ins.argval
-            layout_only = (previous is not None and previous.opname == "LOAD_GLOBAL"
-                           and previous.argval == "column_major")
-            if not layout_only:          # asking how x is laid out reads none of its values
-                loaded.update(value if isinstance(value, tuple) else (value,))
-        previous = ins
-    return tuple(p for p, name in enumerate(params[:n_saved]) if name in loaded)
 
 
 def _is_view(node: Node) -> bool:

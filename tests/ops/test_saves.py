@@ -1,0 +1,122 @@
+"""What a node keeps for backward: only what the rules of the inputs that need a gradient read.
+
+Generated from the operator table: every operator with two or more floating-point inputs is
+checked with one input at a time needing a gradient (the others constant tensors), first and
+second order, reverse and forward mode, so a save dropped by mistake fails here.
+"""
+
+from __future__ import annotations
+
+import gc
+import weakref
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule.ops import OPS
+from chainrule.ops.reads import rule_reads
+from chainrule.testing import gradcheck, gradgradcheck
+
+
+def _is_float(a) -> bool:
+    return isinstance(a, np.ndarray) and a.dtype.kind == "f"
+
+
+def _one_input_cases():
+    for op in OPS.values():
+        if not op.differentiable:
+            continue
+        for k, sample in enumerate(op.samples(np.random.default_rng(0))):
+            floats = [i for i, a in enumerate(sample.args) if _is_float(a)]
+            if len(floats) < 2:
+                continue
+            for i in floats:
+                yield pytest.param(op, sample, i, id=f"{op.name}-{k}-input{i}")
+
+
+ONE_INPUT = list(_one_input_cases())
+
+
+def _alone(op, sample, i):
+    """``x -> op(..., x at position i, ...)`` with every other input a constant tensor."""
+    fixed = [cr.tensor(a) if _is_float(a) else a for a in sample.args]
+
+    def f(x):
+        args = list(fixed)
+        args[i] = x
+        return op(*args, **sample.params)
+    f.__name__ = f"{op.name} in input {i}"
+    return f
+
+
+def test_the_table_has_cases_with_constant_inputs():
+    names = {p.values[0].name for p in ONE_INPUT}
+    assert {"mul", "matmul", "div", "power", "maximum", "where"} <= names
+
+
+@pytest.mark.parametrize("op, sample, i", ONE_INPUT)
+def test_one_input_needing_a_gradient(op, sample, i):
+    f = _alone(op, sample, i)
+    x = sample.args[i]
+    assert gradcheck(f, [x], modes=("rev", "fwd"))
+    assert gradgradcheck(f, [x], modes=("rev", "fwd"))
+
+
+def test_product_with_a_constant_keeps_the_constant_only():
+    x = cr.tensor(np.ones(3), requires_grad=True)
+    c = cr.tensor(np.full(3, 2.0))
+    y = x * c
+    assert y.grad_fn.saved[0] is None and y.grad_fn.saved[1] is c
+    both = x * cr.tensor(np.full(3, 2.0), requires_grad=True)
+    assert all(v is not None for v in both.grad_fn.saved)
+
+
+def test_a_chain_of_products_keeps_no_intermediate_alive():
+    x = cr.tensor(np.ones(1), requires_grad=True)
+    c = cr.tensor(np.array([1.5]))
+    y = x * c
+    first = weakref.ref(y)
+    data = weakref.ref(y.grad_fn)
+    for _ in range(5):
+        y = y * c
+    gc.collect()
+    assert first() is None and data() is not None       # the node stays, its output does not
+    y.backward()
+    assert x.grad.item() == pytest.approx(1.5 ** 6)
+
+
+def test_power_with_a_constant_exponent_keeps_no_output():
+    x = cr.tensor(np.arange(1.0, 4.0), requires_grad=True)
+    node = (x ** 2).grad_fn
+    assert node.saved[0] is x and node.saved[1] == 2 and node.saved[2] is None
+    y = cr.tensor(np.full(3, 2.0), requires_grad=True)
+    assert (x ** y).grad_fn.saved[2] is not None               # d/dy reads x ** y
+
+
+def test_rule_reads_sees_names_layout_and_closures():
+    mul = OPS["mul"]
+    assert rule_reads(mul.vjp[0], 2) == {1} and rule_reads(mul.vjp[1], 2) == {0}
+    grad_b = OPS["matmul"].vjp[1]
+    assert rule_reads(grad_b, 2) == {0, 1}                   # asks b's layout
+    assert rule_reads(grad_b, 2, layout=False) == {0}        # ... which reads no value of b
+
+    def captured(g, a, b):
+        return (lambda: g * b)()
+    assert rule_reads(captured, 2) == {1}
+    assert rule_reads(lambda g, *saved: g, 2) is None
+
+
+def test_a_save_dropped_by_mistake_fails_loudly(monkeypatch):
+    """Negative control: if the engine dropped a value a rule reads, backward must fail, not
+    give a wrong gradient."""
+    mul = OPS["mul"]
+    monkeypatch.setattr(mul, "_reads", (frozenset(), frozenset()))
+    monkeypatch.setattr(mul, "_drops", {})
+    x = cr.tensor(np.ones(3), requires_grad=True)
+    y = x * cr.tensor(np.full(3, 2.0))
+    assert y.grad_fn.saved == (None, None)
+    with pytest.raises(cr.GraphError, match=r"vjp of 'mul' failed for its input 0.*saved: -, -"):
+        y.sum().backward()
+    with pytest.raises(cr.ChainruleError):
+        gradcheck(lambda t: t * cr.tensor(np.full(3, 2.0)), [np.ones(3)], modes=("rev",))
