@@ -124,7 +124,7 @@ def _backward(roots, grads, *, inputs, retain_graph, create_graph, allow_unused)
                     shape, dtype, leaf = edge._data.shape, edge._data.dtype, True
                 if gi.shape != shape:
                     _bad_shape(node, i, gi, shape)
-                if gi.dtype != dtype:
+                if gi.dtype is not dtype and gi.dtype != dtype:
                     gi = gi.astype(dtype)
                 if anomaly:
                     _anomaly_check(node, i, gi)

@@ -35,6 +35,24 @@ def test_toposort_deep_chain_puts_inputs_first():
     assert len(order) == 50_000 and order[-1] is y.grad_fn
 
 
+def test_toposort_of_a_random_dag_puts_each_node_once_after_its_inputs():
+    rng = np.random.default_rng(3)
+    leaves = [cr.tensor(rng.standard_normal(2), requires_grad=True) for _ in range(3)]
+    made = list(leaves)
+    for _ in range(300):
+        i, j = rng.integers(0, len(made), size=2)
+        made.append(cr.tanh(made[i]) * made[j] if i % 2 else made[i] + made[j])
+    roots = [made[-1].grad_fn, made[-7].grad_fn, made[-1].grad_fn]
+    order = toposort(roots)
+    where = {id(n): k for k, n in enumerate(order)}
+    assert len(where) == len(order)                              # each node once
+    for node in order:
+        for edge in node.edges:
+            if isinstance(edge, cr.graph.Node):
+                assert where[id(edge)] < where[id(node)]
+    assert {id(r) for r in roots} <= where.keys()
+
+
 def test_wide_fan_out_sums_every_path():
     x = cr.tensor(np.array([1.5]), requires_grad=True)
     parts = [x * float(i) for i in range(10_000)]

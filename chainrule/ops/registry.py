@@ -92,6 +92,9 @@ class Op:
         self._ans_at = self.saves.index("ans") if "ans" in self.saves else -1
         self._saver = self._compile_saver()
         self._reads = self._compile_reads()
+        self._all = (1 << len(self.inputs)) - 1 if self._reads is not None else -1
+        self._input_saves = (None if "*" in self.saves else    # None: any position may be
+                             tuple(p for p, (kind, _) in enumerate(self._plan) if kind == 0))
         self._drops: dict[int, tuple[int, ...]] = {}    # active inputs (bits) -> unread saves
         OPS[name] = self
 
@@ -197,9 +200,12 @@ class Op:
         if m.grad_enabled and self.vjp is not None:
             for a in args:
                 if isinstance(a, Tensor) and a._rg:
-                    if ans.dtype.kind == "f":
+                    if ans.dtype.kind != "f":
+                        break
+                    if (m.fwd_levels or m.anomaly or m.tape is not None or self.view
+                            or (self.elementwise and self._broadcasts(args, ans))):
                         return self._apply(args, params, ans, True)
-                    break
+                    return Tensor._wrap(ans, self._record(args, params, ans))  # the usual case
         if m.fwd_levels or m.anomaly or self.view or m.tape is not None:
             return self._apply(args, params, ans, False)
         return ans if m.raw else Tensor._wrap(ans)
@@ -237,6 +243,15 @@ class Op:
                 node.trace = traceback.extract_stack()
         return out
 
+    @staticmethod
+    def _broadcasts(args, ans) -> bool:
+        """Whether an input that takes a gradient is smaller than the output."""
+        shape = ans.shape
+        for a in args:
+            if isinstance(a, Tensor) and a._rg and a._data.shape != shape:
+                return True
+        return False
+
     def _broadcast(self, args, shape):
         """Route each active input of a smaller shape through the recorded ``broadcast_to``."""
         out = list(args)
@@ -255,14 +270,17 @@ class Op:
         place to its version; ``None`` (the usual case) means every saved tensor was at 0.
         """
         saved = self._saver(args, ans_value)
-        if active >= 0 and self._reads is not None:
-            for p in self._unread(active):
-                if isinstance(saved[p], (Tensor, *backend.ndarray_types)):
+        if active >= 0 and active != self._all and self._reads is not None:
+            for p in self._drops.get(active) or self._unread(active):
+                if isinstance(saved[p], _VALUES):
                     saved[p] = None
         versions = None
-        for p, value in enumerate(saved):
+        positions = self._input_saves
+        for p in range(len(saved)) if positions is None else positions:
+            value = saved[p]
             if isinstance(value, Tensor):
-                version = value._version if value._base is None else value._base._version
+                base = value._base
+                version = value._version if base is None else base._version
                 if version:
                     versions = versions or {}
                     versions[p] = version
@@ -286,10 +304,13 @@ class Op:
                     active |= 1 << i
                     continue
                 # a constant tensor (the data x, the labels y): known by name, not kept alive
-                consts = (consts or ()) + ((i, weakref.ref(a)),)
+                consts = _const_at(i, a) if consts is None else consts + _const_at(i, a)
             edges.append(None)
         saved, versions = self._saved_values(args, params, ans, active)
-        node = Node(self, tuple(edges), saved, params or _NO_PARAMS, versions, ans.shape,
+        shape = _SHAPES.get(ans.shape)
+        if shape is None:
+            shape = _intern(ans.shape)
+        node = Node(self, tuple(edges), saved, params or _NO_PARAMS, versions, shape,
                     ans.dtype)
         if consts is not None:
             node.consts = consts
@@ -372,6 +393,32 @@ class Op:
 
 _NO_PARAMS: dict = {}      # shared by every node of an operator called without parameters
 #                         (a fresh empty dict per node is 64 bytes; nothing writes to it)
+_SHAPES: dict[tuple, tuple] = {}                # one tuple per output shape, shared by nodes
+_CONSTS: dict[int, tuple] = {}                  # id(constant tensor) -> (weakref, by position)
+
+
+def _intern(shape: tuple) -> tuple:
+    """The shared copy of ``shape`` (each ``ndarray.shape`` is a new 48-byte tuple)."""
+    if len(_SHAPES) >= 4096:
+        _SHAPES.clear()
+    _SHAPES[shape] = shape
+    return shape
+
+
+def _const_at(i: int, a: Tensor) -> tuple:
+    """``((i, weakref(a)),)``, one tuple shared by every node that reads the constant ``a`` at
+    position ``i`` (a chain ``y * c`` pays nothing per node for knowing ``c``); the entry goes
+    when ``a`` does."""
+    key = id(a)
+    entry = _CONSTS.get(key)
+    if entry is None:
+        ref = weakref.ref(a, lambda _, key=key: _CONSTS.pop(key, None))
+        entry = _CONSTS[key] = (ref, {})
+    ref, at = entry
+    found = at.get(i)
+    if found is None:
+        found = at[i] = ((i, ref),)
+    return found
 
 
 def _resolve(forward) -> Callable:
@@ -381,8 +428,13 @@ def _resolve(forward) -> Callable:
 
 def rebind() -> None:
     """Re-resolve every forward given by name (after :func:`chainrule.backend.use`)."""
+    global _VALUES
+    _VALUES = (Tensor, *backend.ndarray_types)
     for op in OPS.values():
         op.forward = _resolve(op._forward)
+
+
+_VALUES = (Tensor, *backend.ndarray_types)     # what a node may drop when no rule reads it
 
 
 backend.on_change.append(rebind)

@@ -120,3 +120,26 @@ def test_a_save_dropped_by_mistake_fails_loudly(monkeypatch):
         y.sum().backward()
     with pytest.raises(cr.ChainruleError):
         gradcheck(lambda t: t * cr.tensor(np.full(3, 2.0)), [np.ones(3)], modes=("rev",))
+
+
+def test_nodes_share_what_they_know_of_a_constant_and_forget_it_with_it():
+    from chainrule.ops import registry
+
+    x = cr.tensor(np.ones(2), requires_grad=True)
+    c = cr.tensor(np.full(2, 3.0), name="c")
+    a, b = x + c, (x * 2.0) + c                                 # add saves nothing
+    assert a.grad_fn.consts is b.grad_fn.consts                 # one tuple, not one per node
+    assert a.grad_fn.consts[0][0] == 1 and a.grad_fn.consts[0][1]() is c
+    assert (c + x).grad_fn.consts[0][0] == 0                    # by position too
+    key = id(c)
+    assert key in registry._CONSTS
+    del c
+    gc.collect()
+    assert key not in registry._CONSTS and a.grad_fn.consts[0][1]() is None
+
+
+def test_nodes_share_their_output_shapes():
+    x = cr.tensor(np.ones((3, 4)), requires_grad=True)
+    y = x * 2.0
+    z = y + 1.0
+    assert y.grad_fn.shape == (3, 4) and y.grad_fn.shape is z.grad_fn.shape
