@@ -2,7 +2,7 @@
 
 ``OPS`` maps each name to its :class:`~chainrule.ops.registry.Op`; the generated tests walk it.
 One file per family: :mod:`.elementwise`, :mod:`.reduce`, :mod:`.shape`, :mod:`.linalg`,
-:mod:`.loss` (fused softmax and cross-entropy).
+:mod:`.loss` (fused softmax and cross-entropy); :mod:`.saves` says what a recorded node keeps.
 """
 
 from . import elementwise, linalg, loss, reduce, shape

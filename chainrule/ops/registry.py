@@ -12,7 +12,8 @@ An operator is declared once, with
   ``rule(tangents, *saved, **params)`` with ``None`` for absent tangents;
 - ``saves``: the names of what backward keeps: inputs by name, ``"ans"`` for the output, and
   ``"x.shape"``/``"x.dtype"`` for metadata only; plus ``residuals(ans, *arrays, **params)``
-  for small non-differentiable arrays (a ReLU mask);
+  for small non-differentiable arrays (a ReLU mask); a recorded node keeps only what the
+  rules of its inputs that take a gradient read (:mod:`chainrule.ops.saves`);
 - ``samples`` and ``bad_inputs``: the test inputs (with their domain) and the inputs that must
   raise, which the generated tests consume.
 
@@ -28,15 +29,15 @@ shape than the output is first passed through the recorded ``broadcast_to``, who
 
 from __future__ import annotations
 
-import operator
 import traceback
-import weakref
 from typing import Callable, NamedTuple
 
 from .. import backend
 from ..errors import AnomalyError, ChainruleError, DTypeError, GraphError, ShapeError
 from ..graph import Node, mode, user_frames
-from .reads import rule_reads
+from . import saves as node_saves
+from .saves import dtype_of as _dtype
+from .saves import shape_of as _shape
 from ..tensor import Tensor
 
 __all__ = ["Op", "OPS", "ELEMENTWISE", "LINEAR", "MULTILINEAR", "Sample", "BadInput"]
@@ -88,10 +89,10 @@ class Op:
         self.bad_inputs = bad_inputs
         self.hint = hint
         self.__doc__ = doc or f"The '{name}' operator."
-        self._plan = self._compile_saves()
+        self._plan = node_saves.compile_plan(name, self.saves, self.inputs)
         self._ans_at = self.saves.index("ans") if "ans" in self.saves else -1
-        self._saver = self._compile_saver()
-        self._reads = self._compile_reads()
+        self._saver = node_saves.compile_saver(self._plan)
+        self._reads = node_saves.compile_reads(self)
         self._all = (1 << len(self.inputs)) - 1 if self._reads is not None else -1
         self._input_saves = (None if "*" in self.saves else    # None: any position may be
                              tuple(p for p, (kind, _) in enumerate(self._plan) if kind == 0))
@@ -101,71 +102,6 @@ class Op:
     @property
     def differentiable(self) -> bool:
         return self.vjp is not None
-
-    def _compile_saves(self) -> tuple:
-        plan = []
-        for entry in self.saves:
-            base, _, attr = entry.partition(".")
-            if entry == "ans":
-                plan.append((1, 0))
-            elif entry == "*":
-                plan.append((4, 0))
-            elif base in self.inputs and attr in ("", "shape", "dtype"):
-                plan.append(({"": 0, "shape": 2, "dtype": 3}[attr], self.inputs.index(base)))
-            else:
-                raise ValueError(f"{self.name}: cannot save {entry!r}")
-        return tuple(plan)
-
-    def _compile_saver(self) -> Callable:
-        """A function ``(args, ans) -> list`` building what backward keeps (the hot path)."""
-        plan = self._plan
-        if not plan:
-            return lambda args, ans: []
-        if all(kind == 0 for kind, _ in plan):
-            pick = operator.itemgetter(*[i for _, i in plan])
-            if len(plan) == 1:
-                return lambda args, ans: [pick(args)]
-            return lambda args, ans: list(pick(args))
-        if plan == ((1, 0),):
-            return lambda args, ans: [ans]
-
-        def save(args, ans):
-            saved = []
-            for kind, i in plan:
-                if kind == 0:
-                    saved.append(args[i])
-                elif kind == 1:
-                    saved.append(ans)
-                elif kind == 2:
-                    saved.append(_shape(_data(args[i])))
-                elif kind == 3:
-                    saved.append(_dtype(_data(args[i])))
-                else:
-                    saved.extend(args)
-            return saved
-        return save
-
-    def _compile_reads(self) -> tuple | None:
-        """Per input, the saved positions its VJP rule reads; None where that is unknown."""
-        if self.variadic or not isinstance(self.vjp, tuple) or "*" in self.saves:
-            return None
-        reads = tuple(None if rule is None else rule_reads(rule, len(self.saves))
-                      for rule in self.vjp)
-        return None if any(r is None and rule is not None
-                           for r, rule in zip(reads, self.vjp)) else reads
-
-    def _unread(self, active: int) -> tuple[int, ...]:
-        """Saved positions that no rule of the ``active`` inputs (a bit mask) reads."""
-        drop = self._drops.get(active)
-        if drop is None:
-            read: set[int] = set()
-            for i, positions in enumerate(self._reads):
-                if active >> i & 1 and positions is not None:
-                    read |= positions
-            drop = tuple(p for p, entry in enumerate(self.saves)
-                         if p not in read and "." not in entry)
-            self._drops[active] = drop
-        return drop
 
     def vjp_at(self, i: int) -> Callable:
         """The VJP rule for input ``i``."""
@@ -271,8 +207,8 @@ class Op:
         """
         saved = self._saver(args, ans_value)
         if active >= 0 and active != self._all and self._reads is not None:
-            for p in self._drops.get(active) or self._unread(active):
-                if isinstance(saved[p], _VALUES):
+            for p in self._drops.get(active) or node_saves.unread(self, active):
+                if isinstance(saved[p], node_saves.DROPPABLE):
                     saved[p] = None
         versions = None
         positions = self._input_saves
@@ -304,13 +240,14 @@ class Op:
                     active |= 1 << i
                     continue
                 # a constant tensor (the data x, the labels y): known by name, not kept alive
-                consts = _const_at(i, a) if consts is None else consts + _const_at(i, a)
+                at = node_saves.const_at(i, a)
+                consts = at if consts is None else consts + at
             edges.append(None)
         saved, versions = self._saved_values(args, params, ans, active)
-        shape = _SHAPES.get(ans.shape)
+        shape = node_saves.SHAPES.get(ans.shape)
         if shape is None:
-            shape = _intern(ans.shape)
-        node = Node(self, tuple(edges), saved, params or _NO_PARAMS, versions, shape,
+            shape = node_saves.intern(ans.shape)
+        node = Node(self, tuple(edges), saved, params or node_saves.NO_PARAMS, versions, shape,
                     ans.dtype)
         if consts is not None:
             node.consts = consts
@@ -391,36 +328,6 @@ class Op:
             )
 
 
-_NO_PARAMS: dict = {}      # shared by every node of an operator called without parameters
-#                         (a fresh empty dict per node is 64 bytes; nothing writes to it)
-_SHAPES: dict[tuple, tuple] = {}                # one tuple per output shape, shared by nodes
-_CONSTS: dict[int, tuple] = {}                  # id(constant tensor) -> (weakref, by position)
-
-
-def _intern(shape: tuple) -> tuple:
-    """The shared copy of ``shape`` (each ``ndarray.shape`` is a new 48-byte tuple)."""
-    if len(_SHAPES) >= 4096:
-        _SHAPES.clear()
-    _SHAPES[shape] = shape
-    return shape
-
-
-def _const_at(i: int, a: Tensor) -> tuple:
-    """``((i, weakref(a)),)``, one tuple shared by every node that reads the constant ``a`` at
-    position ``i`` (a chain ``y * c`` pays nothing per node for knowing ``c``); the entry goes
-    when ``a`` does."""
-    key = id(a)
-    entry = _CONSTS.get(key)
-    if entry is None:
-        ref = weakref.ref(a, lambda _, key=key: _CONSTS.pop(key, None))
-        entry = _CONSTS[key] = (ref, {})
-    ref, at = entry
-    found = at.get(i)
-    if found is None:
-        found = at[i] = ((i, ref),)
-    return found
-
-
 def _resolve(forward) -> Callable:
     """A forward given by name is that function of the current array module."""
     return getattr(backend.xp, forward) if isinstance(forward, str) else forward
@@ -428,13 +335,9 @@ def _resolve(forward) -> Callable:
 
 def rebind() -> None:
     """Re-resolve every forward given by name (after :func:`chainrule.backend.use`)."""
-    global _VALUES
-    _VALUES = (Tensor, *backend.ndarray_types)
+    node_saves.DROPPABLE = (Tensor, *backend.ndarray_types)
     for op in OPS.values():
         op.forward = _resolve(op._forward)
-
-
-_VALUES = (Tensor, *backend.ndarray_types)     # what a node may drop when no rule reads it
 
 
 backend.on_change.append(rebind)
@@ -455,15 +358,6 @@ def _data(a):
 
 def _is_array(v) -> bool:
     return isinstance(v, backend.ndarray_types)
-
-
-def _shape(a) -> tuple:
-    return tuple(getattr(a, "shape", ()))
-
-
-def _dtype(a):
-    dtype = getattr(a, "dtype", None)
-    return dtype if dtype is not None else type(a).__name__
 
 
 def _zeros_like(a) -> Tensor:

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import ChainruleError
 from ..graph import Node, toposort
-from ..ops.reads import rule_reads
+from ..ops.saves import rule_reads
 from ..ops.shape import is_basic
 from ..tensor import Tensor
 

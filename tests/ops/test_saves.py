@@ -15,7 +15,7 @@ import pytest
 
 import chainrule as cr
 from chainrule.ops import OPS
-from chainrule.ops.reads import rule_reads
+from chainrule.ops.saves import rule_reads
 from chainrule.testing import gradcheck, gradgradcheck
 
 
@@ -123,7 +123,7 @@ def test_a_save_dropped_by_mistake_fails_loudly(monkeypatch):
 
 
 def test_nodes_share_what_they_know_of_a_constant_and_forget_it_with_it():
-    from chainrule.ops import registry
+    from chainrule.ops import saves
 
     x = cr.tensor(np.ones(2), requires_grad=True)
     c = cr.tensor(np.full(2, 3.0), name="c")
@@ -132,10 +132,10 @@ def test_nodes_share_what_they_know_of_a_constant_and_forget_it_with_it():
     assert a.grad_fn.consts[0][0] == 1 and a.grad_fn.consts[0][1]() is c
     assert (c + x).grad_fn.consts[0][0] == 0                    # by position too
     key = id(c)
-    assert key in registry._CONSTS
+    assert key in saves._CONSTS
     del c
     gc.collect()
-    assert key not in registry._CONSTS and a.grad_fn.consts[0][1]() is None
+    assert key not in saves._CONSTS and a.grad_fn.consts[0][1]() is None
 
 
 def test_nodes_share_their_output_shapes():
