@@ -67,6 +67,9 @@ def _parser() -> argparse.ArgumentParser:
                             "an MLP without biases, lambda on every weight (1)")
     train.add_argument("--dtype", choices=["float32", "float64"], default="float32",
                        help="parameters and arithmetic (float32)")
+    train.add_argument("--compile", action="store_true",
+                       help="capture each step once and replay it (cr.compile): the same "
+                            "numbers bit for bit, less Python per step; not with --pipeline")
 
     chapter = commands.add_parser(
         "chapter", help="backpropagate the chapter's network and print each gradient beside "
@@ -92,6 +95,9 @@ def _train(args) -> int:
                    "them")
     elif args.micro_batches is not None and not args.pipeline:
         refusal = "--micro-batches needs --pipeline (data-parallel runs take whole batches)"
+    elif args.compile and args.pipeline:
+        refusal = ("--compile replays whole steps on one rank's network; a pipeline's stages "
+                   "send and receive between operators: drop one of them")
     if refusal is not None:
         if is_root_process():
             print(f"chainrule train: error: {refusal}", file=sys.stderr)
@@ -101,7 +107,8 @@ def _train(args) -> int:
                     weight_decay=args.weight_decay, seed=args.seed, out=args.out,
                     resume=args.resume, progress=not args.no_progress,
                     distributed=args.distributed, pipeline=args.pipeline,
-                    micro_batches=args.micro_batches, layers=args.layers, dtype=args.dtype)
+                    micro_batches=args.micro_batches, layers=args.layers, dtype=args.dtype,
+                    compile=args.compile)
     try:
         train(config)
     except TrainingInterrupted as stop:         # every rank agreed to stop

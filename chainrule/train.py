@@ -34,11 +34,13 @@ from pathlib import Path
 import numpy as np
 
 from . import creation
+from .autodiff import grad
 from .data import ArrayDataset, DataLoader, load_dataset
 from .distributed import DataParallel, world
 from .errors import ChainruleError
 from .graph import no_grad
 from .optim import SGD, flatten_state_dict, unflatten_state_dict
+from .replay import compile as capture
 from .storage import atomic_write, load_checkpoint, save_checkpoint
 from .train_config import (CHECKPOINT, CURVE, DEFAULT_BATCH, GRAPH, MEMORY, METRICS, Config,
                            TrainingInterrupted, build_model, choose_dataset, exit_status,
@@ -86,10 +88,15 @@ class _Run:
             arrays, meta = load_checkpoint(path)
             saved = dict(meta["config"], epochs=config.epochs, out=str(self.out), resume=True,
                          progress=config.progress, log=config.log,
-                         distributed=config.distributed, pipeline=config.pipeline)
+                         distributed=config.distributed, pipeline=config.pipeline,
+                         compile=config.compile)
             if config.micro_batches is not None:
                 saved["micro_batches"] = config.micro_batches
             config = Config(**saved)
+        if config.compile and config.pipeline:
+            raise ChainruleError("compile=True replays whole steps on one rank's network; a "
+                                 "pipeline's stages send and receive between operators: "
+                                 "pass one of compile and pipeline")
         if not self.root:                               # rank 0 alone prints
             config = dataclasses.replace(config, progress=False, log=False)
         self.config = config
@@ -131,6 +138,15 @@ class _Run:
         """Make the model and its optimizer."""
         self.model = build_model(self.config, inputs, classes)
         self.optimizer = SGD(self.model.parameters(), lr=self.config.lr)
+        self.compiled = capture(self._gradients) if self.config.compile else None
+
+    def _gradients(self, x, y) -> tuple:
+        """``J``, ``L``, the logits ``o`` and ``dJ/dtheta`` for every parameter (the function
+        ``--compile`` captures: it changes nothing, so a replay can repeat it)."""
+        model = self.model
+        J = model.objective(x, y)
+        grads = grad(J, self.optimizer.param_groups[0]["params"])
+        return (J, model.last_objective["L"], model.intermediates["o"], *grads)
 
     # ---------------------------------------------------------------- checkpoints
     def _restore_model(self, arrays: dict, meta: dict) -> None:
@@ -214,10 +230,15 @@ class _Run:
         model.train()
         optimizer.zero_grad()
         sums = [0.0, 0.0, 0, len(y)]
-        if len(y):                                      # a rank's part can be empty
+        if len(y) and self.compiled is not None:        # replayed: the same numbers
+            J, L, o, *grads = self.compiled(np.asarray(x, dtype=self.config.dtype), y)
+            for p, g in zip(optimizer.param_groups[0]["params"], grads):
+                p.grad = g
+        elif len(y):                                    # a rank's part can be empty
             J = model.objective(creation.tensor(x, dtype=np.dtype(self.config.dtype)), y)
             J.backward()
             L, o = model.last_objective["L"], model.intermediates["o"]
+        if len(y):
             sums[:3] = (L.item() * len(y), J.item() * len(y),
                         int((o.numpy().argmax(axis=1) == y).sum()))
         if self.parallel is not None:

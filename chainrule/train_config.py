@@ -54,6 +54,7 @@ class Config:
     dtype: str = "float32"            # of parameters and computation: float32 or float64
     pipeline: bool = False            # one stage per rank (mpiexec -n k), with micro-batches
     micro_batches: int | None = None  # None: 4, or the checkpoint's on --resume
+    compile: bool = False             # replay each step from a captured plan (cr.compile)
 
 
 def choose_dataset(config: Config) -> str:

@@ -77,6 +77,35 @@ def test_resume_equals_the_uninterrupted_run_bit_for_bit(tmp_path):
                      for e in meta_b["history"]]
 
 
+@pytest.mark.parametrize("extra", [{}, {"layers": 2, "dtype": "float64"}],
+                         ids=["chapter-float32", "mlp-float64"])
+def test_compiled_steps_equal_eager_steps_bit_for_bit(tmp_path, monkeypatch, extra):
+    from chainrule import replay
+
+    eager, replayed = tmp_path / "eager", tmp_path / "replayed"
+    a_metrics = train(Config(epochs=2, out=str(eager), **SMALL, **extra))
+    runs, run = [], replay.Plan.run
+    monkeypatch.setattr(replay.Plan, "run", lambda plan, arrays: runs.append(1) or run(plan,
+                                                                                     arrays))
+    b_metrics = train(Config(epochs=2, out=str(replayed), compile=True, **SMALL, **extra))
+    assert len(runs) == 2 * 23 - 2              # every step but the two traced ones replayed
+    a, meta_a = _arrays(eager)
+    b, meta_b = _arrays(replayed)
+    assert a.keys() == b.keys()
+    for key in a:                    # 46 steps, batches of 64 and a last one of 29: two plans
+        assert np.array_equal(a[key], b[key]), key
+    assert a_metrics["test_accuracy"] == b_metrics["test_accuracy"]
+    assert [e["train_loss"] for e in meta_a["history"]] == \
+        [e["train_loss"] for e in meta_b["history"]]
+
+
+def test_compile_with_a_pipeline_is_refused(tmp_path):
+    from chainrule.errors import ChainruleError
+
+    with pytest.raises(ChainruleError, match="compile.*pipeline"):
+        train(Config(epochs=1, out=str(tmp_path), compile=True, pipeline=True, **SMALL))
+
+
 def test_interrupt_anywhere_then_resume_equals_the_straight_run(tmp_path):
     straight, cut = tmp_path / "straight", tmp_path / "cut"
     config = dict(SMALL, batch_size=8)
@@ -107,7 +136,8 @@ def _run(*args, env=None):
 @pytest.mark.parametrize("flags", [["--epochs", "x"], ["--dataset", "cifar"],
                                    ["--lr", "-1"], ["--resume"], ["--layers", "0"],
                                    ["--dtype", "float16"], ["--micro-batches", "2"],
-                                   ["--pipeline", "--distributed"]])
+                                   ["--pipeline", "--distributed"],
+                                   ["--pipeline", "--compile"]])
 def test_bad_flags_fail_with_one_line(flags):
     run = _run("train", "--no-progress", *flags)
     assert run.returncode != 0
