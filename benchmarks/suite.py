@@ -17,7 +17,8 @@ from . import reference_torch as tref
 from .deep_graph import deep_graph
 from .harness import BenchmarkCheckError, Result, Settings, format_table, machine_info, write_json
 from .memory import memory
-from .workloads import chapter_step, per_operator, second_order
+from .hvp import second_order
+from .workloads import chapter_step, per_operator
 
 __all__ = ["select", "settings_from", "run"]
 

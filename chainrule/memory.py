@@ -15,9 +15,9 @@ import numpy as np
 
 from .errors import ChainruleError
 from .graph import set_grad_enabled
-from .memory_replay import (_EXTERNAL, ELIDE_BYTES, FIXED_BYTES, FORWARD_BYTES, NODE_BYTES,
-                            _overhead, _Plan, _plan, _prediction_peak, _training_peak,
-                            base_buffer)
+from .memory_plan import _EXTERNAL, _Plan, _plan, base_buffer
+from .memory_replay import (ELIDE_BYTES, FIXED_BYTES, FORWARD_BYTES, NODE_BYTES, _overhead,
+                            _prediction_peak, _training_peak)
 from .tensor import Tensor
 from .viz.view import format_bytes
 

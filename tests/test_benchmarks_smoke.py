@@ -24,8 +24,9 @@ from benchmarks import harness, threads  # noqa: E402
 from benchmarks.deep_graph import deep_graph, run_child  # noqa: E402
 from benchmarks.memory import memory  # noqa: E402
 from benchmarks.suite import select  # noqa: E402
-from benchmarks.workloads import (ChainSetup, HvpSetup, StepSetup, chapter_step,  # noqa: E402
-                                  per_operator, second_order, tolerance)
+from benchmarks.hvp import HvpSetup, second_order  # noqa: E402
+from benchmarks.workloads import (ChainSetup, StepSetup, chapter_step,  # noqa: E402
+                                  per_operator, tolerance)
 
 ONCE = harness.Settings.once()
 TINY = {"d": 20, "classes": 5}

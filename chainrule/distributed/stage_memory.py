@@ -20,7 +20,8 @@ from .. import functional as F
 from ..errors import ShapeError
 from ..graph import set_grad_enabled
 from ..memory import _scale
-from ..memory_replay import FIXED_BYTES, NODE_BYTES, _backward, _Buf, _forward, _grad, _Heap, _plan
+from ..memory_plan import _Buf, _plan
+from ..memory_replay import FIXED_BYTES, NODE_BYTES, _backward, _forward, _grad, _Heap
 from ..nn.module import Sequential
 from ..tensor import Tensor
 from .pipeline import micro_batch_slices
