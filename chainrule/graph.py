@@ -3,8 +3,10 @@
 A :class:`Node` is recorded for each operator applied to at least one input that requires a
 gradient.  It holds the operator, one *edge* per input (the input's own node, the leaf tensor
 itself, or ``None`` when no gradient flows there), the values the operator declared it saves for
-backward, and its non-tensor parameters.  Nodes point only backwards, to what made their inputs,
-so a graph never holds a reference cycle and is freed by reference counting alone.
+backward (only those that the rules of its inputs taking a gradient read; see
+:mod:`chainrule.ops.saves`), and its non-tensor parameters.  Nodes point only backwards, to
+what made their inputs, so a graph never holds a reference cycle and is freed by reference
+counting alone.
 
 :func:`toposort` orders the nodes reachable from the roots with an explicit stack (no
 recursion: a chain of a million operators is fine); :mod:`chainrule.backprop` walks them back.
@@ -111,7 +113,8 @@ class Node:
     def __init__(self, op, edges, saved, params, versions, shape, dtype):
         self.op = op
         self.edges = edges          # per input: Node, leaf Tensor, or None
-        self.saved = saved          # what op.saves declared, in order; None once freed
+        self.saved = saved          # what op.saves declared, in order (None where no rule
+        #                             of an input taking a gradient reads it); None once freed
         self.params = params        # keyword parameters of the operator (dict)
         self.versions = versions    # ((position in saved, tensor, version), ...) or None
         self.shape = shape          # the output's shape and dtype (for checks and zeros)

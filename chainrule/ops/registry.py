@@ -138,7 +138,7 @@ class Op:
                 if isinstance(a, Tensor) and a._rg:
                     if ans.dtype.kind != "f":
                         break
-                    if (m.fwd_levels or m.anomaly or m.tape is not None or self.view
+                    if (m.fwd_levels or m.anomaly or m.tape is not None or m.raw or self.view
                             or (self.elementwise and self._broadcasts(args, ans))):
                         return self._apply(args, params, ans, True)
                     return Tensor._wrap(ans, self._record(args, params, ans))  # the usual case
