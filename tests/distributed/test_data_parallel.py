@@ -104,6 +104,15 @@ def _params(folder: Path) -> dict:
     return {k: v for k, v in arrays.items() if k.startswith("model.")}, meta
 
 
+def _assert_same_parameters(one: Path, other: Path) -> None:
+    """The two runs' checkpoints hold bit-identical parameters."""
+    a, _ = _params(one)
+    b, _ = _params(other)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert np.array_equal(a[key], b[key]), key
+
+
 @needs_mpi
 def test_chainrule_train_on_two_ranks_matches_one_process(tmp_path):
     one, two = tmp_path / "one", tmp_path / "two"
@@ -128,10 +137,7 @@ def test_compiled_steps_on_two_ranks_equal_eager_steps_bit_for_bit(tmp_path):
     assert mpirun(2, *TRAIN, "--epochs", "2", "--out", str(eager)).returncode == 0
     run = mpirun(2, *TRAIN, "--epochs", "2", "--out", str(replayed), "--compile")
     assert run.returncode == 0, run.stderr
-    a, _ = _params(eager)
-    b, _ = _params(replayed)
-    for key in a:          # each rank replays its part (25 rows, then 19 or 18), then sums
-        assert np.array_equal(a[key], b[key]), key
+    _assert_same_parameters(eager, replayed)    # each rank replays its part (25, then 19/18)
 
 
 @needs_mpi
@@ -141,10 +147,7 @@ def test_resume_on_ranks_equals_the_straight_run_bit_for_bit(tmp_path):
     assert mpirun(3, *TRAIN, "--epochs", "1", "--out", str(split)).returncode == 0
     resumed = mpirun(3, *TRAIN, "--epochs", "2", "--out", str(split), "--resume")
     assert resumed.returncode == 0, resumed.stderr
-    a, _ = _params(straight)
-    b, _ = _params(split)
-    for key in a:
-        assert np.array_equal(a[key], b[key]), key
+    _assert_same_parameters(straight, split)
 
 
 @needs_mpi
@@ -170,7 +173,4 @@ def test_sigterm_to_mpiexec_stops_every_rank_together_and_resume_matches(tmp_pat
         pytest.fail("the signal came too late to test resuming")
     resumed = mpirun(2, *small, "--epochs", "2", "--out", str(cut), "--resume")
     assert resumed.returncode == 0, resumed.stderr
-    a, _ = _params(straight)
-    b, _ = _params(cut)
-    for key in a:
-        assert np.array_equal(a[key], b[key]), key
+    _assert_same_parameters(straight, cut)
