@@ -196,7 +196,7 @@ class Op:
                 out[i] = OPS["broadcast_to"](a, shape=shape)
         return out
 
-    def _saved_values(self, args, params, ans_value, active: int = -1):
+    def _saved_values(self, args, params, ans_value, active: int = -1, extra=None):
         """What backward keeps, in the order of ``saves``, then the residuals; and versions.
 
         With ``active`` (a bit mask of the inputs that take a gradient), a saved tensor or
@@ -204,6 +204,7 @@ class Op:
         ``c`` keeps ``c`` only, so a chain of such products does not keep every ``y`` alive.
         ``versions`` maps the position of each saved tensor that had already been changed in
         place to its version; ``None`` (the usual case) means every saved tensor was at 0.
+        ``extra``: residuals already computed for this call (by the node it recorded).
         """
         saved = self._saver(args, ans_value)
         if active >= 0 and active != self._all and self._reads is not None:
@@ -221,9 +222,10 @@ class Op:
                     versions = versions or {}
                     versions[p] = version
         if self.residuals is not None:
-            extra = self.residuals(_data(ans_value), *[_data(a) for a in args], **params)
-            if mode.tape is not None:
-                mode.tape.record_residuals(self, ans_value, args, params, extra)
+            if extra is None:
+                extra = self.residuals(_data(ans_value), *[_data(a) for a in args], **params)
+                if mode.tape is not None:
+                    mode.tape.record_residuals(self, ans_value, args, params, extra)
             saved.extend(extra)
         return tuple(saved), versions
 
@@ -260,7 +262,11 @@ class Op:
             level for a in args if isinstance(a, Tensor) and a._tangents
             for level in a._tangents if level in m.fwd_levels
         })
-        saved, _ = self._saved_values(args, params, out)
+        extra = None
+        if node is not None and self.residuals is not None:     # computed once, for both
+            declared = len(self._plan) + (len(args) - 1 if "*" in self.saves else 0)
+            extra = node.saved[declared:]
+        saved, _ = self._saved_values(args, params, out, extra=extra)
         every = m.fwd_levels
         for level in levels:
             m.fwd_levels = [k for k in every if k < level]   # inner levels see nothing

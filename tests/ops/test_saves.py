@@ -143,3 +143,18 @@ def test_nodes_share_their_output_shapes():
     y = x * 2.0
     z = y + 1.0
     assert y.grad_fn.shape == (3, 4) and y.grad_fn.shape is z.grad_fn.shape
+
+
+def test_forward_mode_reuses_the_residuals_its_node_computed(monkeypatch):
+    relu = OPS["relu"]
+    calls = []
+    rule = relu.residuals
+    monkeypatch.setattr(relu, "residuals", lambda *a, **k: calls.append(1) or rule(*a, **k))
+    x = cr.tensor(np.array([-1.0, 2.0, 3.0]), requires_grad=True)
+    c = np.array([1.0, -1.0, 1.0])
+    # x requires grad, so relu's node is recorded while it also carries t's tangent
+    value, tangent = cr.jvp(lambda t: cr.relu(t * x * c).sum(), [x], [np.ones(3)])
+    assert len(calls) == 1                          # one mask, for the node and the tangent
+    assert tangent.item() == pytest.approx(-1.0 + 3.0)     # x * c > 0 at 0 and 2: x there
+    g, = cr.grad(value, [x])
+    assert g.tolist() == [-2.0, 0.0, 6.0]        # t is x here: d/dx relu(x x c) = 2 x c, or 0
