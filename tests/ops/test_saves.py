@@ -77,11 +77,11 @@ def test_a_chain_of_products_keeps_no_intermediate_alive():
     c = cr.tensor(np.array([1.5]))
     y = x * c
     first = weakref.ref(y)
-    data = weakref.ref(y.grad_fn)
+    node = weakref.ref(y.grad_fn)
     for _ in range(5):
         y = y * c
     gc.collect()
-    assert first() is None and data() is not None       # the node stays, its output does not
+    assert first() is None and node() is not None       # the node stays, its output does not
     y.backward()
     assert x.grad.item() == pytest.approx(1.5 ** 6)
 
