@@ -45,6 +45,7 @@ from typing import Any, Callable
 from . import backend
 from .errors import ReplayError
 from .graph import mode
+from .replay_registers import allocate
 from .replay_reuse import reuse
 from .replay_tape import Tape
 from .tensor import Tensor
@@ -87,6 +88,9 @@ class Plan:
                         into[i] if i in into else (step[3], step[6]) if step[6] else step[3],
                         tuple(dies[i]))
                        for i, step in enumerate(steps)]
+        (self._steps, self._initial, self._inputs, self._live,
+         self._outputs) = allocate(self._steps, self._initial, self._inputs, self._live,
+                                   self._outputs)
         self.ops: dict[str, int] = {}
         for step in steps:
             self.ops[step[0]] = self.ops.get(step[0], 0) + 1

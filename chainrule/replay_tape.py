@@ -19,6 +19,8 @@ from .tensor import Tensor
 
 __all__ = ["Tape"]
 
+_PLAIN = (int, float, bool, complex, str)      # their repr names the value exactly
+
 
 class Tape:
     """What :func:`trace` records while ``fn`` runs: instructions over numbered slots."""
@@ -33,6 +35,7 @@ class Tape:
         self.tensors: dict[int, int] = {}   # id(outside tensor) -> its slot
         self.meta: dict[int, tuple] = {}    # slot -> its traced array's owner, shape, ...
         self.produced: set[int] = set()     # the slots steps produce
+        self.literals: dict[tuple, int] = {}  # (type, repr) of a number or string -> its slot
 
     def new_slot(self, value: Any) -> int:
         self.initial.append(value)
@@ -72,7 +75,13 @@ class Tape:
                 slot = self.new_slot(a)
                 self.bind(a, slot)
             return slot
-        return self.new_slot(a)               # a number, None, a tuple: a literal
+        if type(a) in _PLAIN:                 # one slot per distinct number (y * 1.0 a
+            key = (type(a), repr(a))          # million times is one constant, not a million)
+            slot = self.literals.get(key)
+            if slot is None:
+                slot = self.literals[key] = self.new_slot(a)
+            return slot
+        return self.new_slot(a)               # None, a tuple, anything else: a literal
 
     def record(self, op, args, params, ans) -> None:
         """One operator call; a 0-d result is replayed through ``asarray`` (NumPy reductions

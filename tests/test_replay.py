@@ -173,6 +173,29 @@ def test_a_chain_of_a_hundred_thousand_operators_traces_and_replays():
     compiled(x)
     y, g = compiled(x)
     assert y.tolist() == [2.0] and g.tolist() == [1.0]
+    [plan] = compiled.plans.values()
+    assert len(plan) == 200_000 and len(plan._initial) < 10      # a handful of registers
+
+
+def test_registers_are_shared_only_by_values_never_alive_together():
+    c = np.array([1.5, -2.0, 0.5])
+
+    def f(x):
+        a = cr.tanh(x) * c                   # c: a constant, kept in its own register
+        b = cr.exp(a) + a                    # a is read twice: it lives until b is made
+        d = cr.sin(b) * b + a                # a read again after b: still alive
+        return d, cr.tanh(d) * 2.0, a        # a returned: its register is never reused
+
+    x = np.array([0.3, -0.7, 1.1])
+    plan, eager = cr.trace(f, x)
+    assert len(plan._initial) < len(plan)                 # places were reused
+    for got, want in zip(plan(x), eager):
+        assert _same(got, want.numpy())
+    other = np.array([-0.2, 0.4, 2.0])
+    assert all(_same(g, w.numpy()) for g, w in zip(plan(other), f(cr.tensor(other))))
+    constant = [r for r, v in enumerate(plan._initial) if v is not None]
+    written = {step[2] for step in plan._steps}
+    assert constant and not written & set(constant)       # no step writes a constant's place
 
 
 def test_a_dying_temporary_takes_the_next_elementwise_result():
