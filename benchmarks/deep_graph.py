@@ -56,6 +56,18 @@ def _maxrss() -> int:
     return peak if sys.platform == "darwin" else peak * 1024
 
 
+def _rss() -> int:
+    """This process's resident set size now, in bytes (``VmRSS``; 0 where there is none)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
 def _reset_maxrss() -> bool:
     """Reset the peak RSS to the current RSS (Linux: ``echo 5 > /proc/self/clear_refs``).
 
@@ -116,6 +128,74 @@ def _timed(forward, backward) -> tuple[dict[str, float], float]:
     return {"forward": middle - start, "backward": end - middle, "free": freed - end}, g
 
 
+def plan_bytes(plan) -> int:
+    """The bytes of the Python objects a :class:`chainrule.replay.Plan` holds between calls
+    (``sys.getsizeof`` of its step list, steps, their tuples and parameter dicts, and its
+    registers; each shared object once; the operator functions and cached small ints are
+    not the plan's)."""
+    seen: set[int] = set()
+
+    def size(obj) -> int:
+        if id(obj) in seen or (type(obj) is int and -5 <= obj <= 256):
+            return 0
+        seen.add(id(obj))
+        return sys.getsizeof(obj)
+
+    total = size(plan._steps) + size(plan._initial)
+    for step in plan._steps:
+        total += size(step) + sum(size(part) for part in step
+                                  if isinstance(part, (tuple, dict, int)))
+    return total
+
+
+def run_replayed(n: int, repeats: int) -> dict[str, Any]:
+    """The same chain and its gradient captured once by ``cr.compile`` and replayed.
+
+    The first call traces (the eager run plus the tape), the second replays beside eager and
+    compares bit for bit; then ``repeats`` replays are timed.  ``plan_bytes`` counts what the
+    plan holds between calls (:func:`plan_bytes`); ``plan_rss`` is the RSS growth over the two
+    first calls (the plan, plus what the allocator kept of the trace's temporaries);
+    ``rss_delta`` the peak of the first timed replay above the RSS before it.
+    """
+    import numpy as np
+
+    import chainrule as cr
+
+    x = cr.tensor(np.array([1.0]), requires_grad=True)
+    c, seed = cr.tensor(np.array([FACTOR])), cr.tensor(np.array([1.0]))
+
+    def chain(x):
+        y = x
+        for _ in range(n):
+            y = y * c
+        return y, cr.grad(y, [x], seed)[0]
+
+    step = cr.compile(chain)
+    before = _rss()
+    start = time.perf_counter()
+    step(x)
+    traced = time.perf_counter()
+    step(x)
+    checked = time.perf_counter()
+    plan_rss = _rss() - before
+    [plan] = step.plans.values()
+    reset = _reset_maxrss()
+    before = _maxrss()
+    runs = []
+    for i in range(max(1, repeats)):
+        t0 = time.perf_counter()
+        _, g = step(x)
+        runs.append(time.perf_counter() - t0)
+        if i == 0:
+            rss = _maxrss() - before
+    g = g.item()
+    return {"lib": "chainrule replayed", "n": n, "trace": traced - start,
+            "checked_replay": checked - traced, "replay": sorted(runs)[len(runs) // 2],
+            "runs": runs, "plan_bytes": plan_bytes(plan), "plan_rss": plan_rss,
+            "rss_delta": rss, "rss_peak_reset": reset, "plan_steps": len(plan),
+            "grad_error": abs(g - FACTOR ** n) / FACTOR ** n}
+
+
 def run_child(lib: str, n: int, num_threads: int, repeats: int, traced: bool) -> dict[str, Any]:
     """Build, backpropagate and free the chain; times, memory and the gradient's error."""
     if lib == "chainrule":
@@ -152,14 +232,16 @@ def main(argv: list[str] | None = None) -> None:
     """The child process: parse, pin threads, run, print ``RESULT {json}``."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.deep_graph",
                                      description=__doc__.splitlines()[0])
-    parser.add_argument("--lib", choices=("chainrule", "torch"), default="chainrule")
+    parser.add_argument("--lib", choices=("chainrule", "torch", "replayed"),
+                        default="chainrule", help="replayed: chainrule under cr.compile")
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--threads", type=int, default=threads.pinned() or 1)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--no-tracemalloc", dest="traced", action="store_false")
     args = parser.parse_args(argv)
     threads.pin(args.threads)
-    result = run_child(args.lib, args.n, args.threads, args.repeats, args.traced)
+    result = (run_replayed(args.n, args.repeats) if args.lib == "replayed" else
+              run_child(args.lib, args.n, args.threads, args.repeats, args.traced))
     print("RESULT " + json.dumps(result), flush=True)
 
 
@@ -191,6 +273,8 @@ def _per_op(result: dict[str, Any] | None, key: str) -> float | None:
         return math.inf
     if key == "time":
         return (result["forward"] + result["backward"]) / result["n"]
+    if key == "replay":
+        return result["replay"] / result["n"]
     return result[key] / result["n"] if key in result else None
 
 
@@ -206,9 +290,11 @@ def deep_graph(settings: Settings, sizes: tuple[int, ...] | None = None,
     result = Result()
     table = [["chain", "library", "forward", "backward", "free graph", "held after fwd",
               "traced peak", "RSS delta", "wall"]]
+    replays = [["chain", "trace (1st call)", "checked replay", "replay", "plan held",
+                "RSS after 2 calls", "RSS delta", "wall"]]
     for n in sizes:
         found: dict[str, dict[str, Any]] = {}
-        libs = ["chainrule"]
+        libs = ["chainrule", "replayed"]
         if torch_available and settings.torch and (n < 1_000_000 or settings.torch_1e6):
             libs.append("torch")
         for lib in libs:
@@ -216,13 +302,19 @@ def deep_graph(settings: Settings, sizes: tuple[int, ...] | None = None,
             found[lib] = r = _spawn(lib, n, settings)
             if "failed" in r:
                 table.append([_size(n), lib, "failed: " + r["failed"]] + [""] * 6)
-                continue
-            table.append([_size(n), lib] + [format_value(r[k] / n, "s/op")
-                                            for k in ("forward", "backward", "free")]
-                         + [format_value(r[k] / n, "B/op") if k in r else "-"
-                            for k in ("traced_held", "traced_peak", "rss_delta")]
-                         + [format_value(r["wall"], "s")])
-        cr_run, torch_run = found["chainrule"], found.get("torch")
+            elif lib == "replayed":
+                replays.append([_size(n)] + [format_value(r[k] / n, "s/op") for k in
+                                             ("trace", "checked_replay", "replay")]
+                               + [format_value(r[k] / n, "B/op")
+                                  for k in ("plan_bytes", "plan_rss", "rss_delta")]
+                               + [format_value(r["wall"], "s")])
+            else:
+                table.append([_size(n), lib] + [format_value(r[k] / n, "s/op")
+                                                for k in ("forward", "backward", "free")]
+                             + [format_value(r[k] / n, "B/op") if k in r else "-"
+                                for k in ("traced_held", "traced_peak", "rss_delta")]
+                             + [format_value(r["wall"], "s")])
+        cr_run, torch_run, replayed = found["chainrule"], found.get("torch"), found["replayed"]
         big = n >= 1_000_000
         label = f"deep chain {_size(n)} x mul"
         result.rows += [
@@ -231,13 +323,28 @@ def deep_graph(settings: Settings, sizes: tuple[int, ...] | None = None,
             Row(f"{label}  traced peak", "B/op", _per_op(cr_run, "traced_peak"), None, None,
                 Target("max", 400) if big else None),
             Row(f"{label}  RSS delta", "B/op", _per_op(cr_run, "rss_delta"), None,
-                _per_op(torch_run, "rss_delta"), Target("max", 400, "~920 B") if big else None)]
+                _per_op(torch_run, "rss_delta"), Target("max", 400, "~920 B") if big else None),
+            Row(f"{label}  replayed fwd+bwd time", "s/op", _per_op(replayed, "replay"), None,
+                _per_op(torch_run, "time"), Target("max", 3e-6, "10.2 us") if big else None,
+                note="cr.compile: traced once, then replayed (trace cost in the table below)"),
+            Row(f"{label}  replayed: plan held", "B/op", _per_op(replayed, "plan_bytes"), None,
+                None, Target("max", 400) if big else None,
+                note="the Python objects the plan keeps between calls"),
+            Row(f"{label}  replayed: RSS delta", "B/op", _per_op(replayed, "rss_delta"), None,
+                None, Target("max", 400) if big else None)]
         result.details[str(n)] = found
     result.sections.append(
         "Deep graph: y = y * c on one float64 element, per operator, one fresh process each "
         "(time: median of runs; traced: tracemalloc, chainrule only; RSS delta: peak RSS "
         "(VmHWM, reset via /proc/self/clear_refs) in the first run minus the RSS before it)\n"
         + align(table, right=tuple(range(2, 9))))
+    result.sections.append(
+        "Deep graph replayed: the chain and its gradient under cr.compile (trace: the eager "
+        "run with the tape, and building the plan; checked replay: the replay beside eager, "
+        "compared bit for bit; replay: median of runs; plan held: sys.getsizeof of the plan's "
+        "objects; RSS after 2 calls: growth over the trace and the checked replay, allocator "
+        "slack included; RSS delta: the peak of a replay above the RSS before it)\n"
+        + align(replays, right=tuple(range(1, 8))))
     return result
 
 

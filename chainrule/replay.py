@@ -44,7 +44,7 @@ from typing import Any, Callable
 
 from . import backend
 from .errors import ReplayError
-from .graph import mode
+from .graph import gc_paused, mode
 from .replay_registers import allocate
 from .replay_reuse import reuse
 from .replay_tape import Tape
@@ -240,19 +240,20 @@ def trace(fn: Callable, *args) -> tuple[Plan, Any]:
             slots.append(None)
     previous = mode.tape
     mode.tape = tape
-    try:
-        result = fn(*leaves)
-    finally:
-        mode.tape = previous
-    single = not isinstance(result, (tuple, list))
-    results = [result] if single else list(result)
-    outputs = []
-    for r in results:
-        if not isinstance(r, Tensor):
-            raise ReplayError(f"a traced function must return tensors; it returned a "
-                              f"{type(r).__name__}")
-        outputs.append(tape.slot_of(r))
-    plan = Plan(tape, slots, _signature(_arrays(args)), outputs, single)
+    with gc_paused():           # the tape only grows, and holds no cycles: nothing to collect
+        try:
+            result = fn(*leaves)
+        finally:
+            mode.tape = previous
+        single = not isinstance(result, (tuple, list))
+        results = [result] if single else list(result)
+        outputs = []
+        for r in results:
+            if not isinstance(r, Tensor):
+                raise ReplayError(f"a traced function must return tensors; it returned a "
+                                  f"{type(r).__name__}")
+            outputs.append(tape.slot_of(r))
+        plan = Plan(tape, slots, _signature(_arrays(args)), outputs, single)
     return plan, (results[0] if single else tuple(results))
 
 

@@ -15,6 +15,7 @@ import operator
 from typing import Any, Callable
 
 from . import backend
+from .ops.saves import NO_PARAMS
 from .tensor import Tensor
 
 __all__ = ["Tape"]
@@ -112,7 +113,7 @@ class Tape:
                 dynamic.append((name, tuple((self.made(v), None) if self.made(v) is not None
                                             else (None, v) for v in value)))
         if not dynamic:
-            return params, ()
+            return params or NO_PARAMS, ()     # one empty dict for every step without any
         static = {k: v for k, v in params.items() if k not in dict(dynamic)}
         return static, tuple(dynamic)
 

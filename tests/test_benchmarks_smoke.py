@@ -21,7 +21,7 @@ if str(ROOT) not in sys.path:           # `pytest` (not `python -m pytest`) in i
     sys.path.insert(0, str(ROOT))
 
 from benchmarks import harness, threads  # noqa: E402
-from benchmarks.deep_graph import deep_graph, run_child  # noqa: E402
+from benchmarks.deep_graph import deep_graph, run_child, run_replayed  # noqa: E402
 from benchmarks.memory import memory  # noqa: E402
 from benchmarks.suite import select  # noqa: E402
 from benchmarks.hvp import HvpSetup, second_order  # noqa: E402
@@ -103,10 +103,18 @@ def test_deep_graph_child_and_parent():
     child = run_child("chainrule", 200, num_threads=1, repeats=2, traced=True)
     assert child["grad_error"] < 1e-12 and len(child["runs"]) == 2
     assert child["traced_peak"] >= child["traced_held"] > 0
-    result = deep_graph(ONCE, sizes=(50,))           # one fresh process
+    replayed = run_replayed(300, repeats=2)
+    assert replayed["grad_error"] < 1e-12 and replayed["plan_steps"] == 600
+    assert 0 < replayed["plan_bytes"] < 600 * 300      # about 100 B a step
+    result = deep_graph(ONCE, sizes=(50,))           # one fresh process per library
     found = result.details["50"]["chainrule"]
     assert "failed" not in found, found
     assert found["grad_error"] < 1e-12 and math.isfinite(result.rows[0].chainrule)
+    again = result.details["50"]["replayed"]
+    assert "failed" not in again, again
+    assert again["grad_error"] < 1e-12
+    assert any("replayed fwd+bwd" in row.workload and math.isfinite(row.chainrule)
+               for row in result.rows)
 
 
 def test_command_line_writes_the_report(tmp_path):
