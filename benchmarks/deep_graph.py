@@ -37,6 +37,18 @@ __all__ = ["deep_graph", "run_child", "main"]
 FACTOR = 1.0 + 1e-7        # c: the product stays finite (about e^0.1 at 10^6 operators)
 
 
+def _status(key: str) -> int | None:
+    """A size from ``/proc/self/status`` (``VmHWM``, ``VmRSS``) in bytes; None without one."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
 def _maxrss() -> int:
     """This process image's peak resident set size in bytes.
 
@@ -45,27 +57,16 @@ def _maxrss() -> int:
     imported torch would hide the child's whole chain), and a reset does not clear that.
     Elsewhere, ``ru_maxrss``.
     """
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
+    peak = _status("VmHWM")
+    if peak is not None:
+        return peak
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak if sys.platform == "darwin" else peak * 1024
 
 
 def _rss() -> int:
     """This process's resident set size now, in bytes (``VmRSS``; 0 where there is none)."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
+    return _status("VmRSS") or 0
 
 
 def _reset_maxrss() -> bool:

@@ -47,7 +47,7 @@ from .errors import ReplayError
 from .graph import gc_paused, mode
 from .replay_registers import allocate
 from .replay_reuse import reuse
-from .replay_tape import Tape
+from .replay_tape import Tape, dynamic_slots
 from .tensor import Tensor
 
 __all__ = ["compile", "trace", "Plan", "Compiled", "ReplayError"]
@@ -154,13 +154,7 @@ class Plan:
 
 def _reads(step) -> list[int]:
     """The slots a step reads: its inputs, and those its parameters are made from."""
-    slots = list(step[2])
-    for _, spec in step[6]:
-        if isinstance(spec, int):
-            slots.append(spec)
-        else:
-            slots.extend(slot for slot, _ in spec if slot is not None)
-    return slots
+    return [*step[2], *dynamic_slots(step[6])]
 
 
 def _params(both, v) -> dict:

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import heapq
 
+from .replay_tape import dynamic_slots
+
 __all__ = ["allocate"]
 
 
@@ -83,9 +85,5 @@ def _slots(step) -> list[int]:
     if code in (8, 9):
         slots.append(params)
     elif code in (6, 7):
-        for _, spec in params[1]:
-            if isinstance(spec, int):
-                slots.append(spec)
-            else:
-                slots.extend(s for s, _ in spec if s is not None)
+        slots.extend(dynamic_slots(params[1]))
     return slots

@@ -18,7 +18,7 @@ from . import backend
 from .ops.saves import NO_PARAMS
 from .tensor import Tensor
 
-__all__ = ["Tape"]
+__all__ = ["Tape", "dynamic_slots"]
 
 _PLAIN = (int, float, bool, complex, str)      # their repr names the value exactly
 
@@ -137,3 +137,14 @@ def _residuals(op) -> Callable:
     def residuals(*arrays, **params):
         return tuple(rule(*[a._data if isinstance(a, Tensor) else a for a in arrays], **params))
     return residuals
+
+
+def dynamic_slots(dynamic) -> list[int]:
+    """The slots that a step's dynamic parameters (see :meth:`Tape.split`) are made from."""
+    slots = []
+    for _, spec in dynamic:
+        if isinstance(spec, int):
+            slots.append(spec)
+        else:
+            slots.extend(slot for slot, _ in spec if slot is not None)
+    return slots
