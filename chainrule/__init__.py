@@ -12,7 +12,7 @@ of gradients work to any order, in reverse and in forward mode.
 [2.0, 4.0]
 """
 
-from . import backend, testing
+from . import backend
 from .autodiff import grad, hessian, hvp, jvp, vjp
 from .creation import (arange, full, ones, ones_like, rand, randn, random, tensor, zeros,
                        zeros_like)
@@ -24,16 +24,14 @@ from .functional import (abs, add, astype, broadcast_to, clip, concatenate, cos,
                          min, minimum, mse_loss, mul, neg, not_equal, power, relu, reshape,
                          sigmoid, sin, softmax, softplus, sqrt, stack, sub, sum, sum_to, sumsq,
                          tanh, tensordot, transpose, where)
+from .core import (OPS, Tensor, detect_anomaly, enable_grad, is_grad_enabled, no_grad,
+                   set_grad_enabled)
 from .replay import Plan, ReplayError, compile, trace  # noqa: A004 (cr.compile)
-from .graph import detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
-from .ops import OPS
-from .tensor import Tensor
 
-from . import data, models, nn, optim, storage  # they build on the names above
-from . import viz
-from .explain import explain
-from . import memory
+from . import data, models, nn, optim, storage, testing  # they build on the names above
+from . import memory, viz
 from .remat import checkpoint
+from .viz.derivation import explain
 
 __version__ = "0.1.0"
 

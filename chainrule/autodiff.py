@@ -1,9 +1,9 @@
 """Derivatives as functions: ``grad``, ``vjp``, ``jvp``, ``hvp`` and ``hessian``.
 
-Reverse mode walks the recorded graph (:func:`chainrule.backprop.backward`).  Forward mode carries
-a tangent beside each value, tagged with a *level* so that nested ``jvp`` calls never confuse
-their perturbations; every operator's JVP rule is written in chainrule operators, so a tangent
-is itself recorded and differentiable.  The two compose in any order.
+Reverse mode walks the recorded graph (:func:`chainrule.core.backward.backward`).  Forward
+mode carries a tangent beside each value, tagged with a *level* so that nested ``jvp`` calls
+never confuse their perturbations; every operator's JVP rule is written in chainrule
+operators, so a tangent is itself recorded and differentiable.  The two compose in any order.
 """
 
 from __future__ import annotations
@@ -14,11 +14,12 @@ from typing import Callable, Sequence
 import numpy as np
 
 from . import backend as B
-from . import backprop, graph
+from .core.backward import backward, root_grad
+from .core.modes import enable_grad, mode
 from .creation import tensor
 from .errors import DTypeError, GraphError, ShapeError
 from .ops.shape import identity
-from .tensor import Tensor
+from .core.tensor import Tensor
 
 __all__ = ["grad", "vjp", "jvp", "hvp", "hessian"]
 
@@ -27,25 +28,6 @@ _levels = itertools.count(1)
 
 def _as_tuple(x) -> tuple:
     return tuple(x) if isinstance(x, (tuple, list)) else (x,)
-
-
-def _root_grad(out: Tensor, g, what: str) -> Tensor:
-    """The gradient to start backpropagation from ``out`` with (ones for a one-element loss)."""
-    if g is None:
-        if out._data.size != 1:
-            raise GraphError(
-                f"{what} on a non-scalar output of shape {out.shape} needs a gradient of that "
-                "shape (grad=... / grad_outputs=...), or reduce the output first, e.g. .sum()"
-            )
-        return Tensor._wrap(B.xp.ones_like(out._data))
-    if not isinstance(g, Tensor):
-        g = Tensor._wrap(B.xp.asarray(g, dtype=out._data.dtype))
-    if g._data.shape != out._data.shape:
-        raise ShapeError(f"{what}: the gradient has shape {g.shape} but the output has shape "
-                         f"{out.shape}; they must be equal")
-    if g._data.dtype != out._data.dtype:
-        g = g.astype(out._data.dtype)
-    return g
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None,
@@ -80,14 +62,14 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None,
         if not (isinstance(out, Tensor) and out._rg):
             continue
         roots.append(out)
-        seeds.append(_root_grad(out, g, "grad()"))
+        seeds.append(root_grad(out, g, "grad()"))
     if not roots:
         if allow_unused:
             return (None,) * len(inputs)
         raise GraphError("grad(): no output requires grad; are the inputs created with "
                          "requires_grad=True, and the outputs computed outside no_grad()?")
     keep = create_graph if retain_graph is None else retain_graph
-    return backprop.backward(roots, seeds, inputs=inputs, retain_graph=keep,
+    return backward(roots, seeds, inputs=inputs, retain_graph=keep,
                           create_graph=create_graph, allow_unused=allow_unused)
 
 
@@ -106,7 +88,7 @@ def vjp(f: Callable, *primals):
     [2.0, 4.0]
     """
     leaves = [_leaf(p) for p in primals]
-    with graph.enable_grad():
+    with enable_grad():
         out = f(*leaves)
 
     def vjp_fn(cotangents, create_graph: bool = False) -> tuple:
@@ -161,7 +143,7 @@ def jvp(f: Callable, primals: Sequence, tangents: Sequence):
     if len(primals) != len(tangents):
         raise ShapeError(f"jvp(): {len(primals)} primals but {len(tangents)} tangents")
     level = next(_levels)
-    m = graph.mode
+    m = mode
     previous = m.fwd_levels
     m.fwd_levels = previous + [level]
     try:
@@ -190,7 +172,7 @@ def hvp(f: Callable, primals, tangents, mode: str = "fwd-rev"):
     primals, tangents = _as_tuple(primals), _as_tuple(tangents)
     if mode == "rev-rev":
         xs = [_leaf(p) for p in primals]
-        with graph.enable_grad():
+        with enable_grad():
             y = f(*xs)
             _scalar(y, "hvp()")
             gs = grad(y, xs, create_graph=True, allow_unused=True)
@@ -207,7 +189,7 @@ def hvp(f: Callable, primals, tangents, mode: str = "fwd-rev"):
             for x in xs:
                 if not x._rg:
                     x.requires_grad = True
-            with graph.enable_grad():
+            with enable_grad():
                 y = f(*xs)
                 _scalar(y, "hvp()")
                 value.append(y)
@@ -229,7 +211,7 @@ def _data(p):
 def hessian(f: Callable, x) -> Tensor:
     """The full Hessian of a scalar ``f`` at ``x``, shaped ``x.shape + x.shape`` (small x)."""
     x = _leaf(x)
-    with graph.enable_grad():
+    with enable_grad():
         y = f(x)
         _scalar(y, "hessian()")
         g, = grad(y, [x], create_graph=True)

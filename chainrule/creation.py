@@ -6,7 +6,7 @@ import numpy as np
 
 from . import backend as B
 from .errors import DTypeError
-from .tensor import Tensor
+from .core.tensor import Tensor
 
 __all__ = ["tensor", "zeros", "ones", "full", "arange", "randn", "rand", "random",
            "zeros_like", "ones_like"]

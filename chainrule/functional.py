@@ -19,7 +19,7 @@ from .ops import linalg as LA
 from .ops import loss as LOSS
 from .ops import reduce as R
 from .ops import shape as S
-from .tensor import Tensor
+from .core.tensor import Tensor
 
 __all__ = [
     "neg", "exp", "log", "sqrt", "abs", "sin", "cos", "tanh", "sigmoid", "relu", "softplus",

@@ -32,12 +32,12 @@ import numpy as np
 
 from . import functional as F
 from .errors import ShapeError
-from .graph import is_grad_enabled
+from .core.modes import is_grad_enabled
 from .nn.init import _generator
 from .nn.layers import INITS, Linear, _as_tensor, _count
 from .nn.layers import activation as make_activation
 from .nn.module import Module, Sequential, parameter
-from .tensor import Tensor
+from .core.tensor import Tensor
 
 __all__ = ["ChapterMLP", "MLP"]
 
@@ -57,7 +57,7 @@ class _Objective(Module):
 
     def _repr_svg_(self) -> str | None:
         """The model's computational graph on one example, drawn in a notebook."""
-        from .memory import model_io          # drawing sits above the models: import late
+        from .memory.report import model_io          # drawing sits above the models: import late
         from .viz.dot import repr_svg
 
         inputs, _, dtype = model_io(self)

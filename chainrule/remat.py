@@ -28,11 +28,12 @@ from . import backend as B
 from .autodiff import grad, jvp
 from .errors import ChainruleError, GraphError, ShapeError
 from .functional import tanh
-from .graph import Node, mode
-from .ops.registry import BadInput, Op, Sample
+from .core.graph import Node
+from .core.modes import mode
+from .core.op import BadInput, Op, Sample
 from .ops.samples import uniform
 from .ops.shape import identity
-from .tensor import Tensor
+from .core.tensor import Tensor
 
 __all__ = ["checkpoint", "inner_tensor"]
 

@@ -8,7 +8,7 @@ import pytest
 import chainrule as cr
 from chainrule.errors import GradientCheckError
 from chainrule.ops import OPS
-from chainrule.testing_graph import check_graph
+from chainrule.testing.graph import check_graph
 from chainrule.viz import build_chapter_graph, build_mlp, to_dot
 
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule.explain import explain
+from chainrule.viz.derivation import explain
 from chainrule.viz import build_chapter_graph, build_mlp
-from chainrule.viz_cli import add_explain_parser
+from chainrule.cli.viz import add_explain_parser
 
 CHAPTER = [  # the chapter's backpropagation equations, in the order backprop computes them
     ("dJ/do", "prod(dJ/dL, dL/do) = softmax(o) - onehot(y)", "(10,)"),

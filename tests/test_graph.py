@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule.graph import toposort
+from chainrule.core.graph import toposort
 
 
 def test_million_operator_chain_backward():
@@ -48,7 +48,7 @@ def test_toposort_of_a_random_dag_puts_each_node_once_after_its_inputs():
     assert len(where) == len(order)                              # each node once
     for node in order:
         for edge in node.edges:
-            if isinstance(edge, cr.graph.Node):
+            if isinstance(edge, cr.core.Node):
                 assert where[id(edge)] < where[id(node)]
     assert {id(r) for r in roots} <= where.keys()
 

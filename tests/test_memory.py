@@ -12,7 +12,7 @@ import pytest
 import chainrule as cr
 from chainrule import memory
 from chainrule.errors import ChainruleError
-from chainrule.memory_cli import add_memory_parser, build_model, measure
+from chainrule.cli.memory import add_memory_parser, build_model, measure
 from chainrule.models import MLP, ChapterMLP
 
 

@@ -22,7 +22,7 @@ import pytest
 import chainrule as cr
 from chainrule.data import load_digits
 from chainrule.errors import ShapeError
-from chainrule.graph import toposort
+from chainrule.core.graph import toposort
 from chainrule.models import MLP, ChapterMLP
 from chainrule.optim import SGD
 

@@ -12,7 +12,7 @@ import pytest
 import chainrule as cr
 from chainrule import memory
 from chainrule.errors import GraphError
-from chainrule.graph import mode
+from chainrule.core.modes import mode
 from chainrule.remat import checkpoint
 
 

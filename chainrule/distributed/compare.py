@@ -47,7 +47,7 @@ PROBE_STEPS = 2
 
 
 def _accuracy(model, x: np.ndarray, y: np.ndarray) -> float:
-    from ..graph import no_grad
+    from ..core.modes import no_grad
 
     correct = 0
     with no_grad():

@@ -42,8 +42,8 @@ import numpy as np
 from .. import backend
 from ..data import DataLoader
 from ..errors import DTypeError, ShapeError
-from ..graph import no_grad
-from ..tensor import Tensor
+from ..core.modes import no_grad
+from ..core.tensor import Tensor
 from .comm import Comm
 
 __all__ = ["DataParallel", "shard_loader", "DEFAULT_BUCKET_BYTES"]

@@ -44,7 +44,7 @@ from .. import functional as F
 from ..creation import tensor
 from ..errors import ShapeError
 from ..nn.module import Sequential
-from ..tensor import Tensor
+from ..core.tensor import Tensor
 from .comm import Comm
 
 __all__ = ["Pipeline", "balanced_bounds", "micro_batch_slices"]
@@ -167,7 +167,7 @@ class Pipeline:
         computed through every stage without recording a graph, ``batch_size`` rows a message.
 
         Every rank passes the same ``x`` (only the first stage reads it)."""
-        from ..graph import no_grad
+        from ..core.modes import no_grad
 
         rank, total = self.comm.rank, len(x)
         pending: list = []

@@ -18,7 +18,7 @@ the input gradients sent (kept until the step ends).
 **Predicted from the engine, not a hand formula**: the stage's own layers are traced at
 micro-batch 2 and 3, each shape moved to each micro-batch's size (as
 :func:`chainrule.memory.predict` does), and that schedule replayed on array sizes with
-:mod:`chainrule.memory_replay`'s forward and backward walks
+:mod:`chainrule.memory.simulate`'s forward and backward walks
 (:mod:`chainrule.distributed.stage_memory`).  ``step_bytes`` is the replay's
 peak (plus the Python objects of ``m`` graphs); ``peak_bytes`` adds parameters, optimizer
 state and batch to the larger of it and the SGD update's (the gradients and one temporary as

@@ -3,7 +3,7 @@
 :func:`stage_cost` traces a stage's own layers at micro-batch 2 and 3, moves every shape to
 each micro-batch's size (as :func:`chainrule.memory.predict` does) and replays the GPipe
 schedule of :meth:`chainrule.distributed.Pipeline.step` on array sizes with
-:mod:`chainrule.memory_replay`'s walks: ``m`` forwards, each keeping its input, its saved
+:mod:`chainrule.memory.simulate`'s walks: ``m`` forwards, each keeping its input, its saved
 values and its output; then ``m`` backwards in reverse, the first making each ``.grad``, the
 later ones summing into it out of place as the engine does (``p.grad = p.grad + g`` the
 moment ``g`` is made), and the input gradients sent back kept until the step ends.
@@ -18,12 +18,12 @@ import numpy as np
 
 from .. import functional as F
 from ..errors import ShapeError
-from ..graph import set_grad_enabled
-from ..memory import _scale
-from ..memory_plan import _Buf, _plan
-from ..memory_replay import FIXED_BYTES, NODE_BYTES, _backward, _forward, _grad, _Heap
+from ..core.modes import set_grad_enabled
+from ..memory.report import _scale
+from ..memory.plan import _Buf, _plan
+from ..memory.simulate import FIXED_BYTES, NODE_BYTES, _backward, _forward, _grad, _Heap
 from ..nn.module import Sequential
-from ..tensor import Tensor
+from ..core.tensor import Tensor
 from .pipeline import micro_batch_slices
 
 __all__ = ["StageCost", "stage_cost"]

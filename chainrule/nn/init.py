@@ -36,8 +36,8 @@ import numpy as np
 from .. import backend
 from ..creation import random
 from ..errors import ShapeError
-from ..graph import no_grad
-from ..tensor import Tensor
+from ..core.modes import no_grad
+from ..core.tensor import Tensor
 
 __all__ = [
     "gain", "fans", "normal_", "uniform_", "zeros_", "xavier_uniform_", "xavier_normal_",

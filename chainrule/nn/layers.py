@@ -19,7 +19,7 @@ from .. import backend
 from .. import functional as F
 from ..creation import random, tensor
 from ..errors import ShapeError
-from ..tensor import Tensor
+from ..core.tensor import Tensor
 from . import init as I
 from .module import Module, parameter
 

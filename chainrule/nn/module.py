@@ -38,8 +38,8 @@ import numpy as np
 from .. import backend
 from ..creation import tensor
 from ..errors import DTypeError, ShapeError
-from ..graph import no_grad
-from ..tensor import Tensor
+from ..core.modes import no_grad
+from ..core.tensor import Tensor
 
 __all__ = ["Module", "Sequential", "parameter"]
 

@@ -1,12 +1,14 @@
 """The operator table: every primitive chainrule differentiates, declared once.
 
-``OPS`` maps each name to its :class:`~chainrule.ops.registry.Op`; the generated tests walk it.
+``OPS`` maps each name to its :class:`~chainrule.core.op.Op`; the generated tests walk it.
 One file per family: :mod:`.elementwise`, :mod:`.reduce`, :mod:`.shape`, :mod:`.linalg`,
-:mod:`.loss` (fused softmax and cross-entropy); :mod:`.saves` says what a recorded node keeps.
+:mod:`.loss` (fused softmax and cross-entropy);
+:mod:`.samples` makes the test inputs.  The record itself, and the call that runs it, live in
+:mod:`chainrule.core.op`.
 """
 
 from . import elementwise, linalg, loss, reduce, shape
-from .registry import ELEMENTWISE, LINEAR, MULTILINEAR, OPS, BadInput, Op, Sample
+from ..core.op import ELEMENTWISE, LINEAR, MULTILINEAR, OPS, BadInput, Op, Sample
 
 __all__ = ["OPS", "Op", "Sample", "BadInput", "ELEMENTWISE", "LINEAR", "MULTILINEAR",
            "elementwise", "linalg", "loss", "reduce", "shape"]

@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import backend as B
 from ..errors import DTypeError, ShapeError
-from .registry import ELEMENTWISE, LINEAR, BadInput, Op, Sample
+from ..core.op import ELEMENTWISE, LINEAR, BadInput, Op, Sample
 from .samples import BINARY_SHAPES, binary, unary, uniform
 
 _BROADCAST_HINT = "make the trailing dimensions equal or 1 (reshape one input, or use .T)"

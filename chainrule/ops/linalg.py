@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import backend as B
 from ..errors import ShapeError
-from .registry import MULTILINEAR, BadInput, Op, Sample
+from ..core.op import MULTILINEAR, BadInput, Op, Sample
 from .samples import uniform
 from .shape import broadcast_to, reshape, transpose
 

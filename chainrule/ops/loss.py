@@ -13,7 +13,7 @@ import numpy as np
 from .. import backend as B
 from ..errors import DTypeError, ShapeError
 from .reduce import sum as _sum
-from .registry import ELEMENTWISE, BadInput, Op, Sample
+from ..core.op import ELEMENTWISE, BadInput, Op, Sample
 from .samples import uniform
 
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import backend as B
 from ..errors import DTypeError, ShapeError
-from .registry import LINEAR, BadInput, Op, Sample
+from ..core.op import LINEAR, BadInput, Op, Sample
 from .samples import uniform
 from .shape import broadcast_to, reshape
 

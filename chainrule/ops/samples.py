@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .registry import Sample
+from ..core.op import Sample
 
 __all__ = ["uniform", "unary", "binary", "BINARY_SHAPES"]
 

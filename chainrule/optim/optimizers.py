@@ -28,8 +28,8 @@ import numpy as np
 
 from .. import backend
 from ..errors import DTypeError, ShapeError
-from ..graph import enable_grad, no_grad
-from ..tensor import Tensor
+from ..core.modes import enable_grad, no_grad
+from ..core.tensor import Tensor
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "flatten_state_dict", "unflatten_state_dict"]
 

@@ -21,8 +21,8 @@ import os
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from ..graph import Node
-from ..tensor import Tensor
+from ..core.graph import Node
+from ..core.tensor import Tensor
 from .render import render, render_svg
 from .view import GraphView, Region, Var, format_bytes, rule_reads
 
@@ -218,7 +218,7 @@ def to_dot(tensor: Tensor, backward: bool = False, collapse: bool = True, *,
 
     ``collapse`` draws each region of unnamed intermediates between named tensors as one
     operator; ``names`` names tensors the graph keeps only as anonymous views (the 1-D ``x``
-    of ``W1 @ x``); ``highlight`` (nodes, or a :func:`~chainrule.testing_graph.check_graph`
+    of ``W1 @ x``); ``highlight`` (nodes, or a :func:`~chainrule.testing.graph.check_graph`
     report) draws those operators in red; more than ``max_nodes`` boxes and circles raises
     :class:`~chainrule.viz.view.GraphTooLarge` rather than drawing an unreadable picture.
 

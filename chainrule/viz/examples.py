@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import functional as F
 from ..creation import tensor
-from ..tensor import Tensor
+from ..core.tensor import Tensor
 
 __all__ = ["build_chapter_graph", "build_mlp"]
 

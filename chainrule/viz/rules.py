@@ -10,7 +10,7 @@ rule here prints as ``vjp_name(g)``: honest, if terse.
 
 from __future__ import annotations
 
-from ..graph import Node
+from ..core.graph import Node
 from ..ops.shape import is_basic
 from .symbolic import (ONE, ONES, Atom, Coef, Expr, Norm2, Power, Sum, add, call, div,
                        hadamard, matmul, neg, norm2, power, scale, transpose)

@@ -19,7 +19,7 @@ from typing import Iterable, Mapping
 import numpy as np
 
 from ..autodiff import grad
-from ..tensor import Tensor
+from ..core.tensor import Tensor
 from .dot import graph_statements
 from .render import render
 from .view import GraphView, format_bytes

@@ -13,7 +13,7 @@ A :class:`GraphView` reads a recorded graph (it never runs it) and splits it int
 It also counts the bytes the graph holds: each value a node saved for backward is charged to
 the variable it is (or is a view of), or else, for residuals such as a ReLU mask and for
 intermediates hidden inside a collapsed region, to the operator that saved it.  Everything is
-computed with loops over :func:`chainrule.graph.toposort`, never by recursion.
+computed with loops over :func:`chainrule.core.graph.toposort`, never by recursion.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from typing import Iterable, Mapping
 import numpy as np
 
 from ..errors import ChainruleError
-from ..graph import Node, toposort
-from ..ops.saves import rule_reads
+from ..core.graph import Node, toposort
+from ..core.saves import rule_reads
 from ..ops.shape import is_basic
-from ..tensor import Tensor
+from ..core.tensor import Tensor
 
 __all__ = ["GraphView", "Var", "Region", "GraphTooLarge", "BOOKKEEPING", "format_bytes",
            "rule_reads"]

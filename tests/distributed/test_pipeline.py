@@ -17,7 +17,7 @@ from chainrule.distributed import (balanced_bounds, micro_batch_slices, mpi_miss
 from chainrule.errors import ShapeError
 from chainrule.models import MLP, ChapterMLP
 from chainrule.storage import load_checkpoint
-from chainrule.train_pipeline import as_layers
+from chainrule.train.pipeline import as_layers
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKER = str(Path(__file__).resolve().parent / "workers" / "pipe_steps.py")

@@ -16,7 +16,7 @@ from chainrule.cli import main
 from chainrule.distributed import mpi_missing, mpiexec_command, mpiexec_path
 from chainrule.distributed.planner import PlanError, plan_mlp
 from chainrule.memory import format_bytes
-from chainrule.partition_cli import parse_size
+from chainrule.cli.partition import parse_size
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKER = str(Path(__file__).resolve().parent / "workers" / "pipe_memory.py")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule import backprop
+from chainrule.core import backward as backprop
 from chainrule.ops import OPS
 from chainrule.testing import gradcheck, gradgradcheck
 

@@ -15,7 +15,7 @@ import pytest
 
 import chainrule as cr
 from chainrule.ops import OPS
-from chainrule.ops.saves import rule_reads
+from chainrule.core.saves import rule_reads
 from chainrule.testing import gradcheck, gradgradcheck
 
 
@@ -123,7 +123,7 @@ def test_a_save_dropped_by_mistake_fails_loudly(monkeypatch):
 
 
 def test_nodes_share_what_they_know_of_a_constant_and_forget_it_with_it():
-    from chainrule.ops import saves
+    from chainrule.core import saves
 
     x = cr.tensor(np.ones(2), requires_grad=True)
     c = cr.tensor(np.full(2, 3.0), name="c")

@@ -5,7 +5,7 @@
 :func:`chainrule.distributed.planner.plan_mlp`, builds the same MLP, keeps its stage (the
 plan's bounds) and runs pipeline steps with an SGD update after each; the last step is run
 under :mod:`tracemalloc`, and its peak beyond what existed before it (the parameters, the
-batch) is this rank's measurement, as :func:`chainrule.memory_cli.measure` measures one
+batch) is this rank's measurement, as :func:`chainrule.cli.memory.measure` measures one
 process.  Rank 0 writes each rank's predicted and measured bytes to OUT.json.
 """
 

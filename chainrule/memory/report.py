@@ -2,7 +2,7 @@
 
 :func:`report` reads a recorded graph; :func:`predict` traces a model at batch 2 and 3 and
 moves every shape to the batch asked for (each dimension is affine in the batch).  The peaks
-come from replaying the engine's own schedule on array sizes (:mod:`chainrule.memory_replay`
+come from replaying the engine's own schedule on array sizes (:mod:`chainrule.memory.simulate`
 says how), not from running it.  Both peaks are beyond the parameters and inputs that already
 exist; ``chainrule memory --measure`` checks them against :mod:`tracemalloc`.
 """
@@ -13,13 +13,13 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .errors import ChainruleError
-from .graph import set_grad_enabled
-from .memory_plan import _EXTERNAL, _Plan, _plan, base_buffer
-from .memory_replay import (ELIDE_BYTES, FIXED_BYTES, FORWARD_BYTES, NODE_BYTES, _overhead,
+from ..errors import ChainruleError
+from ..core.modes import set_grad_enabled
+from .plan import _EXTERNAL, _Plan, _plan, base_buffer
+from .simulate import (ELIDE_BYTES, FIXED_BYTES, FORWARD_BYTES, NODE_BYTES, _overhead,
                             _prediction_peak, _training_peak)
-from .tensor import Tensor
-from .viz.view import format_bytes
+from ..core.tensor import Tensor
+from ..viz.view import format_bytes
 
 __all__ = ["MemoryReport", "Row", "report", "predict", "model_io", "base_buffer",
            "format_bytes", "NODE_BYTES", "FIXED_BYTES", "FORWARD_BYTES", "ELIDE_BYTES"]

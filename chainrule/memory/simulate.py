@@ -7,7 +7,7 @@ are found by replaying the engine's own schedule on array sizes, not by running 
 - **forward**: each operator allocates its output (a view, nothing), its residuals and its
   temporaries (the fused cross-entropy holds two N x C arrays for an instant); an
   intermediate dies after its last use unless the graph saved it or the caller holds it;
-- **backward**: the walk of :mod:`chainrule.backprop`, consumers first.  Each VJP allocates
+- **backward**: the walk of :mod:`chainrule.core.backward`, consumers first.  Each VJP allocates
   its result and the temporaries its rule makes (``g * y * x ** (y - 1)`` holds two arrays;
   NumPy reuses a temporary of 256 KiB or more in place); fan-out sums and ``.grad``
   accumulation are out of place; a transposed or broadcast gradient is copied before it
@@ -20,16 +20,16 @@ are found by replaying the engine's own schedule on array sizes, not by running 
 
 Both peaks are beyond the parameters and inputs that already exist.  The SGD update is not
 part of the step (it writes the parameters in place); ``chainrule memory --measure`` checks
-the figures against :mod:`tracemalloc` (:func:`chainrule.memory_cli.measure`).
+the figures against :mod:`tracemalloc` (:func:`chainrule.cli.memory.measure`).
 """
 
 from __future__ import annotations
 
 import math
 
-from .graph import Node
-from .memory_plan import _EXTERNAL, _Buf, _Plan, _Step
-from .ops.shape import is_basic
+from ..core.graph import Node
+from .plan import _EXTERNAL, _Buf, _Plan, _Step
+from ..ops.shape import is_basic
 
 __all__ = ["NODE_BYTES", "FIXED_BYTES", "FORWARD_BYTES", "ELIDE_BYTES"]
 
@@ -169,7 +169,7 @@ def _grad(shape, itemsize: int, view: str = "new") -> _Val:
 
 
 def _backward(plan: _Plan, heap: _Heap, seed: _Val | None = None, targets=False) -> dict:
-    """Replay :func:`chainrule.backprop.backward`, first order: into ``.grad``, or with
+    """Replay :func:`chainrule.core.backward.backward`, first order: into ``.grad``, or with
     ``targets`` as ``grad(out, leaves)`` does (the leaves' gradients returned, held)."""
     steps, slots = plan.steps, {"g": (), "gi": (), "saved": ()}
 

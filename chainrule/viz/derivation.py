@@ -17,10 +17,10 @@ from __future__ import annotations
 
 from typing import Iterable, Mapping
 
-from .tensor import Tensor
-from .viz.rules import Context, Number, const_value, forward_expr, vjp_expr
-from .viz.symbolic import ONE, Atom, add, call, grad_atom, latex_name
-from .viz.view import GraphView, Region, Var
+from ..core.tensor import Tensor
+from .rules import Context, Number, const_value, forward_expr, vjp_expr
+from .symbolic import ONE, Atom, add, call, grad_atom, latex_name
+from .view import GraphView, Region, Var
 
 __all__ = ["explain", "Derivation", "WORDS"]
 

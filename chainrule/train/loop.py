@@ -17,9 +17,9 @@ stays the global batch, each rank takes its part of it, gradients are averaged b
 sums behind the metrics are added over the ranks, so N ranks train as one process does.
 Rank 0 alone prints, draws and writes; every rank reads the checkpoint on ``--resume``.
 With ``pipeline=True`` the network is cut into one stage per rank instead
-(:mod:`chainrule.train_pipeline`).  ``layers`` > 1 trains an MLP of that many hidden layers
+(:mod:`chainrule.train.pipeline`).  ``layers`` > 1 trains an MLP of that many hidden layers
 (no biases, the penalty on every weight) in place of the chapter's network.  What the metrics
-say about memory, communication and time is in :mod:`chainrule.train_report`.
+say about memory, communication and time is in :mod:`chainrule.train.report`.
 """
 
 from __future__ import annotations
@@ -33,22 +33,20 @@ from pathlib import Path
 
 import numpy as np
 
-from . import creation
-from .autodiff import grad
-from .data import ArrayDataset, DataLoader, load_dataset
-from .distributed import DataParallel, world
-from .errors import ChainruleError
-from .graph import no_grad
-from .optim import SGD, flatten_state_dict, unflatten_state_dict
-from .replay import compile as capture
-from .storage import atomic_write, load_checkpoint, save_checkpoint
-from .train_config import (CHECKPOINT, CURVE, DEFAULT_BATCH, GRAPH, MEMORY, METRICS, Config,
-                           TrainingInterrupted, build_model, choose_dataset, exit_status,
-                           stop_on_signals)
-from .train_report import Costs, draw_curve, summary, write_json
+from .. import creation
+from ..autodiff import grad
+from ..data import ArrayDataset, DataLoader, load_dataset
+from ..distributed import DataParallel, world
+from ..errors import ChainruleError
+from ..core.modes import no_grad
+from ..optim import SGD, flatten_state_dict, unflatten_state_dict
+from ..replay.capture import compile as capture
+from ..storage import atomic_write, load_checkpoint, save_checkpoint
+from .config import (CHECKPOINT, CURVE, DEFAULT_BATCH, GRAPH, MEMORY, METRICS, Config,
+                           TrainingInterrupted, build_model, choose_dataset, stop_on_signals)
+from .report import Costs, draw_curve, summary, write_json
 
-__all__ = ["Config", "train", "build_model", "evaluate", "TrainingInterrupted", "exit_status",
-           "CHECKPOINT", "METRICS", "CURVE", "GRAPH", "MEMORY", "DEFAULT_BATCH"]
+__all__ = ["train", "evaluate"]
 
 
 def _say(config: Config, text: str) -> None:
@@ -70,7 +68,7 @@ def evaluate(model, x: np.ndarray, y: np.ndarray, batch_size: int = 2048) -> flo
 class _Run:
     """The state of one training run: model, optimizer, data order and history.
 
-    One process or data-parallel; :class:`chainrule.train_pipeline.PipelineRun` overrides the
+    One process or data-parallel; :class:`chainrule.train.pipeline.PipelineRun` overrides the
     hooks that differ (``check_layout``, ``layout``, ``_build``, ``_restore_model``,
     ``_state``, ``train_step``, ``evaluate``, ``draw_graph``).
     """
@@ -296,8 +294,8 @@ class _Run:
 
     def draw_graph(self) -> str:
         """Draw the model's computational graph on a few examples to ``graph.svg``."""
-        from .viz import draw
-        from .viz.render import RendererNotFound
+        from ..viz import draw
+        from ..viz.render import RendererNotFound
 
         x = creation.tensor(self.x_test[:8], name="x")
         y = creation.tensor(self.y_test[:8], name="y")
@@ -312,7 +310,7 @@ class _Run:
 
     def write_memory_report(self) -> str:
         """Write the predicted memory of one training step and one prediction to memory.txt."""
-        from .memory import predict
+        from ..memory.report import predict
 
         with atomic_write(self.out / MEMORY) as handle:
             handle.write(f"{predict(self.model, self.config.batch_size)}\n".encode())
@@ -345,7 +343,7 @@ def train(config: Config) -> dict:
     with stop_on_signals() as caught:          # from the start: no Ctrl-C goes unhandled
         comm = world(True if config.pipeline else config.distributed)
         if config.pipeline:
-            from .train_pipeline import PipelineRun as Run
+            from .pipeline import PipelineRun as Run
         else:
             Run = _Run
         with comm.agree() if comm else contextlib.nullcontext():   # bad input: all ranks fail

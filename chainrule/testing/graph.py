@@ -19,11 +19,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import backend as B
-from . import graph
-from .errors import GradientCheckError
-from .graph import Node, toposort
-from .tensor import Tensor
+from .. import backend as B
+from ..core.modes import mode as _mode
+from ..errors import GradientCheckError
+from ..core.graph import Node, toposort
+from ..core.tensor import Tensor
 
 __all__ = ["check_graph", "GraphCheckReport", "NodeCheck"]
 
@@ -150,7 +150,7 @@ def _vjp(node: Node, i: int, g, args: list, params: dict, ans):
     wrapped = [Tensor._wrap(a) if isinstance(a, np.ndarray) else a for a in args]
     saved, _ = op._saved_values(wrapped, params, ans)
     saved = tuple(s._data if isinstance(s, Tensor) else s for s in saved)
-    mode = graph.mode
+    mode = _mode
     previous = mode.grad_enabled, mode.raw
     mode.grad_enabled, mode.raw = False, True
     try:

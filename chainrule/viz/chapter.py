@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import functional as F
-from .creation import tensor
+from .. import functional as F
+from ..creation import tensor
 
 
 def _softmax(o: np.ndarray) -> np.ndarray:

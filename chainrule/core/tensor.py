@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import backend, backprop, graph
-from .errors import DTypeError, GraphError, ReplayError
+from .. import backend
+from .backward import backward as backpropagate
+from .backward import root_grad
+from . import graph, modes
+from ..errors import DTypeError, GraphError, ReplayError
 
 __all__ = ["Tensor"]
 
@@ -127,7 +130,7 @@ class Tensor:
 
     @property
     def grad_fn(self):
-        """The :class:`~chainrule.graph.Node` that made this tensor, or ``None`` for a leaf."""
+        """The :class:`~chainrule.core.graph.Node` that made this tensor, or ``None`` for a leaf."""
         return self._node
 
     @property
@@ -161,26 +164,24 @@ class Tensor:
 
         ``grad`` is needed unless the tensor holds a single element (a loss).
         """
-        from .autodiff import _root_grad
-
         if not self._rg:
             raise GraphError(
                 f"backward() on a tensor (shape {self.shape}) that does not require grad: "
                 "no input of it was created with requires_grad=True, or it was computed "
                 "inside no_grad()"
             )
-        g = _root_grad(self, grad, "backward()")
-        backprop.backward([self], [g], retain_graph=retain_graph or create_graph,
-                       create_graph=create_graph)
+        g = root_grad(self, grad, "backward()")
+        backpropagate([self], [g], retain_graph=retain_graph or create_graph,
+                      create_graph=create_graph)
 
     # ----------------------------------------------------------------- in place
     def _mutated(self) -> None:
-        if graph.mode.tape is not None:
+        if modes.mode.tape is not None:
                 raise ReplayError(
                 f"in-place change of a tensor (shape {self.shape}) inside a function being "
                 "traced by cr.compile/cr.trace: a replay cannot repeat it; return the values "
                 "and change the tensor outside the traced function")
-        if graph.mode.grad_enabled and self._rg:
+        if modes.mode.grad_enabled and self._rg:
             raise GraphError(
                 f"in-place change of a tensor that requires grad (shape {self.shape}) while "
                 "recording: do it inside `with cr.no_grad():` (as optimizers do)"
@@ -346,7 +347,7 @@ class Tensor:
     # ----------------------------------------------------------------- display
     def _repr_svg_(self) -> str | None:
         """The graph that made this tensor, drawn in a notebook (None without a renderer)."""
-        from .viz.dot import repr_svg
+        from ..viz.dot import repr_svg
 
         return repr_svg(self)
 
@@ -372,4 +373,4 @@ def _plain_index(index):
     return index
 
 
-from . import functional as F  # noqa: E402  (operators need Tensor defined first)
+from .. import functional as F  # noqa: E402  (operators need Tensor defined first)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import heapq
 
-from .replay_tape import dynamic_slots
+from .tape import dynamic_slots
 
 __all__ = ["allocate"]
 

@@ -20,9 +20,9 @@ from __future__ import annotations
 import argparse
 import re
 
-from .cli_args import positive_float, positive_int
-from .errors import ChainruleError
-from .viz.view import format_bytes
+from .args import positive_float, positive_int
+from ..errors import ChainruleError
+from ..viz.view import format_bytes
 
 __all__ = ["add_partition_parser", "partition_command", "parse_size", "comparison_table"]
 
@@ -104,11 +104,11 @@ def comparison_table(results: list[dict], devices: int) -> str:
 
 def partition_command(args: argparse.Namespace) -> int:
     """Print the plan (and with ``--compare`` the measured comparison); returns the status."""
-    from .distributed.planner import plan_mlp
+    from ..distributed.planner import plan_mlp
 
     dataset, inputs = None, args.inputs or 784
     if args.compare:
-        from .data import find_fashion_mnist
+        from ..data import find_fashion_mnist
 
         dataset = args.dataset or ("fashion-mnist" if find_fashion_mnist(args.data_dir)
                                    else "digits")
@@ -123,7 +123,7 @@ def partition_command(args: argparse.Namespace) -> int:
     print(plan.format())
     if not args.compare:
         return 0
-    from .distributed import compare
+    from ..distributed import compare
 
     print(f"\nmeasured on this machine: {dataset}"
           f"{f' (first {args.examples} examples)' if args.examples else ''}, "

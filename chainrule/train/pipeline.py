@@ -30,18 +30,18 @@ from typing import Any
 
 import numpy as np
 
-from . import backend
-from .distributed import Pipeline
-from .errors import ShapeError
-from .models import ChapterMLP
-from .nn.layers import _as_tensor
-from .nn.layers import activation as make_activation
-from .nn.module import Module, Sequential
-from .optim import SGD, unflatten_state_dict
-from .storage import load_checkpoint
-from .tensor import Tensor
-from .train import _Run
-from .train_config import CHECKPOINT, build_model
+from .. import backend
+from ..distributed import Pipeline
+from ..errors import ShapeError
+from ..models import ChapterMLP
+from ..nn.layers import _as_tensor
+from ..nn.layers import activation as make_activation
+from ..nn.module import Module, Sequential
+from ..optim import SGD, unflatten_state_dict
+from ..storage import load_checkpoint
+from ..core.tensor import Tensor
+from .loop import _Run
+from .config import CHECKPOINT, build_model
 
 __all__ = ["PipelineRun", "as_layers"]
 

@@ -22,12 +22,12 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from . import backend as B
-from . import graph
-from .autodiff import grad, jvp
-from .errors import GradientCheckError
-from .tensor import Tensor
-from .testing_graph import GraphCheckReport, check_graph
+from .. import backend as B
+from ..core.modes import enable_grad, no_grad
+from ..autodiff import grad, jvp
+from ..errors import GradientCheckError
+from ..core.tensor import Tensor
+from .graph import GraphCheckReport, check_graph
 
 __all__ = ["gradcheck", "gradgradcheck", "check_graph", "GraphCheckReport"]
 
@@ -69,7 +69,7 @@ class _Problem:
         return leaves, _outputs(self.f(*args))
 
     def values(self, xs) -> list[np.ndarray]:
-        with graph.no_grad():
+        with no_grad():
             _, outs = self.call(xs, False)
         return [np.asarray(B.to_numpy(o._data), dtype=np.float64) for o in outs]
 
@@ -179,7 +179,7 @@ def gradgradcheck(f: Callable, inputs: Sequence, *, eps: float = 1e-6, atol: flo
 
     def first_derivative(*args):
         args = list(args)
-        with graph.enable_grad():
+        with enable_grad():
             leaves = []
             for i in problem.which:
                 a = args[i]

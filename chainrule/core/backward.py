@@ -1,6 +1,6 @@
 """Backpropagation: the reverse walk over a recorded graph, by the chain rule.
 
-:func:`backward` sorts the nodes reachable from the roots (:func:`~chainrule.graph.toposort`,
+:func:`backward` sorts the nodes reachable from the roots (:func:`~chainrule.core.graph.toposort`,
 no recursion: a chain of a million operators is fine), walks them consumers-first, calls each
 operator's VJP rule, sums gradients over fan-out, and drops every gradient and saved value as
 soon as it is used.  Without ``create_graph`` the rules run on plain arrays (an operator called
@@ -10,11 +10,32 @@ more; with it, the rules run on tensors and the backward pass is recorded like a
 
 from __future__ import annotations
 
-from . import backend
-from .errors import AnomalyError, ChainruleError, DTypeError, GraphError, ReplayError
-from .graph import Node, gc_paused, mode, toposort, user_frames
+from .. import backend
+from ..errors import (AnomalyError, ChainruleError, DTypeError, GraphError, ReplayError,
+                      ShapeError)
+from .graph import Node, toposort
+from .modes import gc_paused, mode, user_frames
 
-__all__ = ["backward"]
+__all__ = ["backward", "root_grad"]
+
+
+def root_grad(out, g, what: str):
+    """The gradient to start backpropagation from ``out`` with (ones for a one-element loss)."""
+    if g is None:
+        if out._data.size != 1:
+            raise GraphError(
+                f"{what} on a non-scalar output of shape {out.shape} needs a gradient of that "
+                "shape (grad=... / grad_outputs=...), or reduce the output first, e.g. .sum()"
+            )
+        return type(out)._wrap(backend.xp.ones_like(out._data))
+    if not isinstance(g, type(out)):
+        g = type(out)._wrap(backend.xp.asarray(g, dtype=out._data.dtype))
+    if g._data.shape != out._data.shape:
+        raise ShapeError(f"{what}: the gradient has shape {g.shape} but the output has shape "
+                         f"{out.shape}; they must be equal")
+    if g._data.dtype != out._data.dtype:
+        g = g.astype(out._data.dtype)
+    return g
 
 
 def _anomaly_check(node: Node, i: int, grad) -> None:
@@ -53,7 +74,7 @@ def _backward(roots, grads, *, inputs, retain_graph, create_graph, allow_unused)
     accumulated and a tuple with the gradient of each input is returned (``None`` for an input
     the roots do not depend on, when ``allow_unused``).
     """
-    from .tensor import Tensor
+    Tensor = type(roots[0])     # the walk sits below core.tensor: the type comes with the roots
 
     raw = not create_graph and not mode.fwd_levels and mode.tape is None
     if mode.tape is not None and inputs is None:

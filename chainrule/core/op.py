@@ -13,7 +13,7 @@ An operator is declared once, with
 - ``saves``: the names of what backward keeps: inputs by name, ``"ans"`` for the output, and
   ``"x.shape"``/``"x.dtype"`` for metadata only; plus ``residuals(ans, *arrays, **params)``
   for small non-differentiable arrays (a ReLU mask); a recorded node keeps only what the
-  rules of its inputs that take a gradient read (:mod:`chainrule.ops.saves`);
+  rules of its inputs that take a gradient read (:mod:`chainrule.core.saves`);
 - ``samples`` and ``bad_inputs``: the test inputs (with their domain) and the inputs that must
   raise, which the generated tests consume.
 
@@ -34,11 +34,12 @@ from typing import Callable, NamedTuple
 
 from .. import backend
 from ..errors import AnomalyError, ChainruleError, DTypeError, GraphError, ShapeError
-from ..graph import Node, mode, user_frames
+from .graph import Node
+from .modes import mode, user_frames
 from . import saves as node_saves
 from .saves import dtype_of as _dtype
 from .saves import shape_of as _shape
-from ..tensor import Tensor
+from .tensor import Tensor
 
 __all__ = ["Op", "OPS", "ELEMENTWISE", "LINEAR", "MULTILINEAR", "Sample", "BadInput"]
 

@@ -28,7 +28,7 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
-from .storage import atomic_write
+from ..storage import atomic_write
 
 __all__ = ["MEMORY_STEPS", "Costs", "summary", "write_json", "draw_curve"]
 

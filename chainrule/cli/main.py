@@ -11,12 +11,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .cli_args import non_negative_float, positive_float, positive_int
-from .distributed import fail, is_root_process
-from .errors import ChainruleError
-from .memory_cli import add_memory_parser
-from .partition_cli import add_partition_parser
-from .viz_cli import add_explain_parser, add_graph_parser
+from .args import non_negative_float, positive_float, positive_int
+from ..distributed import fail, is_root_process
+from ..errors import ChainruleError
+from .memory import add_memory_parser
+from .partition import add_partition_parser
+from .viz import add_explain_parser, add_graph_parser
 
 __all__ = ["main"]
 
@@ -85,7 +85,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _train(args) -> int:
-    from .train import Config, TrainingInterrupted, exit_status, train
+    from ..train import Config, TrainingInterrupted, exit_status, train
 
     refusal = None
     if args.resume and args.out is None:
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in ("graph", "explain", "memory", "partition"):
             return args.func(args)
         if args.command == "chapter":
-            from .chapter import chapter_report
+            from ..viz.chapter import chapter_report
 
             print(chapter_report(hidden=args.hidden, weight_decay=args.weight_decay,
                                  seed=args.seed))

@@ -42,13 +42,13 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from . import backend
-from .errors import ReplayError
-from .graph import gc_paused, mode
-from .replay_registers import allocate
-from .replay_reuse import reuse
-from .replay_tape import Tape, dynamic_slots
-from .tensor import Tensor
+from .. import backend
+from ..errors import ReplayError
+from ..core.modes import gc_paused, mode
+from .registers import allocate
+from .reuse import reuse
+from .tape import Tape, dynamic_slots
+from ..core.tensor import Tensor
 
 __all__ = ["compile", "trace", "Plan", "Compiled", "ReplayError"]
 

@@ -15,10 +15,10 @@ import tracemalloc
 
 import numpy as np
 
-from .graph import no_grad, set_grad_enabled
-from .memory import MemoryReport, format_bytes, model_io, predict
-from .models import MLP, ChapterMLP
-from .tensor import Tensor
+from ..core.modes import no_grad, set_grad_enabled
+from ..memory.report import MemoryReport, format_bytes, model_io, predict
+from ..models import MLP, ChapterMLP
+from ..core.tensor import Tensor
 
 __all__ = ["add_memory_parser", "memory_command", "build_model", "measure"]
 

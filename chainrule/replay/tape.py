@@ -14,9 +14,9 @@ from __future__ import annotations
 import operator
 from typing import Any, Callable
 
-from . import backend
-from .ops.saves import NO_PARAMS
-from .tensor import Tensor
+from .. import backend
+from ..core.saves import NO_PARAMS
+from ..core.tensor import Tensor
 
 __all__ = ["Tape", "dynamic_slots"]
 
@@ -48,7 +48,7 @@ class Tape:
         self.describe(array, slot)
 
     def describe(self, array, slot: int) -> None:
-        """What :mod:`chainrule.replay_reuse` needs: who owns the memory, shape, dtype..."""
+        """What :mod:`chainrule.replay.reuse` needs: who owns the memory, shape, dtype..."""
         if isinstance(array, backend.ndarray_types):
             owner = array.base if array.base is not None else array
             self.meta[slot] = (id(owner), array.shape, array.dtype, array.flags.writeable,

@@ -18,7 +18,7 @@ from functools import lru_cache
 from typing import Callable
 
 from .. import backend
-from ..tensor import Tensor
+from .tensor import Tensor
 
 __all__ = ["rule_reads", "compile_plan", "compile_saver", "compile_reads", "unread",
            "const_at", "intern", "shape_of", "dtype_of", "NO_PARAMS", "SHAPES", "DROPPABLE"]

@@ -1,7 +1,7 @@
 """What ``chainrule train`` runs (:class:`Config`), the network it builds, and how it stops.
 
 Shared by :mod:`chainrule.train` (one process, data-parallel) and
-:mod:`chainrule.train_pipeline` (one stage per rank).
+:mod:`chainrule.train.pipeline` (one stage per rank).
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import signal
 
 import numpy as np
 
-from .data import find_fashion_mnist
-from .errors import ChainruleError, ShapeError
-from .models import MLP, ChapterMLP
+from ..data import find_fashion_mnist
+from ..errors import ChainruleError, ShapeError
+from ..models import MLP, ChapterMLP
 
 __all__ = ["Config", "TrainingInterrupted", "build_model", "choose_dataset", "stop_on_signals",
            "exit_status", "CHECKPOINT", "METRICS", "CURVE", "GRAPH", "MEMORY", "DEFAULT_BATCH"]

@@ -1,4 +1,4 @@
-"""A recorded graph as sizes: the plan :mod:`chainrule.memory_replay` walks.
+"""A recorded graph as sizes: the plan :mod:`chainrule.memory.simulate` walks.
 
 :func:`_plan` reads a recorded graph (never running it) into steps (:class:`_Step`), one
 per node in topological order, each with its output and input buffers (:class:`_Buf`: shape,
@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .graph import Node, toposort
-from .ops.shape import is_basic
-from .tensor import Tensor
+from ..core.graph import Node, toposort
+from ..ops.shape import is_basic
+from ..core.tensor import Tensor
 
 __all__ = ["base_buffer"]
 
@@ -77,7 +77,7 @@ class _Plan:
 
 def _plan(root: Tensor, held=None, output: Tensor | None = None, args=()) -> _Plan:
     """The plan of the graph that computed ``root``."""
-    from .remat import inner_tensor
+    from ..remat import inner_tensor
 
     order = toposort([root._node])
     index = {id(n): k for k, n in enumerate(order)}

@@ -1,105 +1,26 @@
-"""The recorded computational graph and the reverse walk over it.
+"""The recorded computational graph: :class:`Node` and the topological sort.
 
 A :class:`Node` is recorded for each operator applied to at least one input that requires a
 gradient.  It holds the operator, one *edge* per input (the input's own node, the leaf tensor
 itself, or ``None`` when no gradient flows there), the values the operator declared it saves for
 backward (only those that the rules of its inputs taking a gradient read; see
-:mod:`chainrule.ops.saves`), and its non-tensor parameters.  Nodes point only backwards, to
+:mod:`chainrule.core.saves`), and its non-tensor parameters.  Nodes point only backwards, to
 what made their inputs, so a graph never holds a reference cycle and is freed by reference
 counting alone.
 
 :func:`toposort` orders the nodes reachable from the roots with an explicit stack (no
-recursion: a chain of a million operators is fine); :mod:`chainrule.backprop` walks them back.
+recursion: a chain of a million operators is fine); :mod:`chainrule.core.backward` walks them
+back.
 """
 
 from __future__ import annotations
 
-import gc
-import os
-import traceback
 import weakref
-from contextlib import contextmanager
-from typing import Iterator, Sequence
+from typing import Sequence
 
-from .errors import GraphError
+from ..errors import GraphError
 
-__all__ = [
-    "Node",
-    "mode",
-    "no_grad",
-    "enable_grad",
-    "set_grad_enabled",
-    "is_grad_enabled",
-    "detect_anomaly",
-    "toposort",
-    "gc_paused",
-    "user_frames",
-]
-
-
-class _Mode:
-    """Process-wide switches read on every operator call (plain attributes: cheap to read)."""
-
-    __slots__ = ("grad_enabled", "anomaly", "fwd_levels", "raw", "tape")
-
-    def __init__(self) -> None:
-        self.grad_enabled = True
-        self.anomaly = False
-        self.fwd_levels: list[int] = []
-        self.raw = False            # inside a first-order backward: operators return arrays
-        self.tape = None            # chainrule.replay is tracing: every operator call is kept
-
-
-mode = _Mode()
-
-
-def is_grad_enabled() -> bool:
-    """Return whether operators are being recorded."""
-    return mode.grad_enabled
-
-
-@contextmanager
-def set_grad_enabled(enabled: bool) -> Iterator[None]:
-    """Record operators inside the block if ``enabled``, and restore the previous state after."""
-    previous = mode.grad_enabled
-    mode.grad_enabled = bool(enabled)
-    try:
-        yield
-    finally:
-        mode.grad_enabled = previous
-
-
-def no_grad():
-    """Record nothing and save no intermediates inside the block (prediction mode).
-
-    >>> import chainrule as cr
-    >>> w = cr.tensor([1.0, 2.0], requires_grad=True)
-    >>> with cr.no_grad():
-    ...     y = (w * w).sum()
-    >>> y.requires_grad
-    False
-    """
-    return set_grad_enabled(False)
-
-
-def enable_grad():
-    """Record operators inside the block, even within ``no_grad()``."""
-    return set_grad_enabled(True)
-
-
-@contextmanager
-def detect_anomaly() -> Iterator[None]:
-    """Raise :class:`AnomalyError` at the first operator whose forward or backward gives NaN/inf.
-
-    The error names the operator, its input shapes and the line of user code that created it.
-    When the mode is off, operators pay one attribute read for it.
-    """
-    previous = mode.anomaly
-    mode.anomaly = True
-    try:
-        yield
-    finally:
-        mode.anomaly = previous
+__all__ = ["Node", "toposort", "retain"]
 
 
 class Node:
@@ -193,24 +114,6 @@ class Node:
             self.ans_tangents = None
 
 
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector inside a graph walk.
-
-    The walks allocate a little per node while a large graph is alive, and every full
-    collection would rescan that whole graph (measured: 3.3 us per node with it on, 0.8 off,
-    for a 300,000-node graph).  Graphs hold no reference cycles, so reference counting frees
-    everything as usual meanwhile; the collector is switched back on at the end.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def toposort(roots: Sequence[Node]) -> list[Node]:
     """Nodes reachable from ``roots``, each after all of its inputs' nodes (explicit stack).
 
@@ -245,15 +148,6 @@ def toposort(roots: Sequence[Node]) -> list[Node]:
                 order.append(nodes.pop())
                 looked.pop()
     return order
-
-
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
-
-
-def user_frames(stack: traceback.StackSummary) -> str:
-    """The innermost frames of ``stack`` outside chainrule itself, formatted."""
-    frames = [f for f in stack if not os.path.abspath(f.filename).startswith(_PACKAGE_DIR)]
-    return "".join(traceback.format_list(frames[-2:]))
 
 
 def retain(tensor) -> None:

@@ -11,10 +11,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .cli_args import positive_int
-from .errors import ChainruleError
-from .explain import WORDS, explain
-from .viz import build_chapter_graph, draw
+from .args import positive_int
+from ..errors import ChainruleError
+from ..viz.derivation import WORDS, explain
+from ..viz import build_chapter_graph, draw
 
 __all__ = ["add_graph_parser", "add_explain_parser", "graph_command", "explain_command"]
 

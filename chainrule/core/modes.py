@@ -1,0 +1,110 @@
+"""Grad modes: the switches every operator call reads, and the helpers of the graph walks.
+
+``mode`` holds whether operators are recorded (``no_grad`` / ``enable_grad``), anomaly
+detection, the forward-mode levels in flight, whether a first-order backward is running its
+rules on plain arrays (``raw``), and the tape of a trace (:mod:`chainrule.replay`).
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import traceback
+from contextlib import contextmanager
+from typing import Iterator
+
+__all__ = ["mode", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
+           "detect_anomaly", "gc_paused", "user_frames"]
+
+
+class _Mode:
+    """Process-wide switches read on every operator call (plain attributes: cheap to read)."""
+
+    __slots__ = ("grad_enabled", "anomaly", "fwd_levels", "raw", "tape")
+
+    def __init__(self) -> None:
+        self.grad_enabled = True
+        self.anomaly = False
+        self.fwd_levels: list[int] = []
+        self.raw = False            # inside a first-order backward: operators return arrays
+        self.tape = None            # chainrule.replay is tracing: every operator call is kept
+
+
+mode = _Mode()
+
+
+def is_grad_enabled() -> bool:
+    """Return whether operators are being recorded."""
+    return mode.grad_enabled
+
+
+@contextmanager
+def set_grad_enabled(enabled: bool) -> Iterator[None]:
+    """Record operators inside the block if ``enabled``, and restore the previous state after."""
+    previous = mode.grad_enabled
+    mode.grad_enabled = bool(enabled)
+    try:
+        yield
+    finally:
+        mode.grad_enabled = previous
+
+
+def no_grad():
+    """Record nothing and save no intermediates inside the block (prediction mode).
+
+    >>> import chainrule as cr
+    >>> w = cr.tensor([1.0, 2.0], requires_grad=True)
+    >>> with cr.no_grad():
+    ...     y = (w * w).sum()
+    >>> y.requires_grad
+    False
+    """
+    return set_grad_enabled(False)
+
+
+def enable_grad():
+    """Record operators inside the block, even within ``no_grad()``."""
+    return set_grad_enabled(True)
+
+
+@contextmanager
+def detect_anomaly() -> Iterator[None]:
+    """Raise :class:`AnomalyError` at the first operator whose forward or backward gives NaN/inf.
+
+    The error names the operator, its input shapes and the line of user code that created it.
+    When the mode is off, operators pay one attribute read for it.
+    """
+    previous = mode.anomaly
+    mode.anomaly = True
+    try:
+        yield
+    finally:
+        mode.anomaly = previous
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector inside a graph walk.
+
+    The walks allocate a little per node while a large graph is alive, and every full
+    collection would rescan that whole graph (measured: 3.3 us per node with it on, 0.8 off,
+    for a 300,000-node graph).  Graphs hold no reference cycles, so reference counting frees
+    everything as usual meanwhile; the collector is switched back on at the end.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+# the chainrule package (this file is in chainrule/core/)
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def user_frames(stack: traceback.StackSummary) -> str:
+    """The innermost frames of ``stack`` outside chainrule itself, formatted."""
+    frames = [f for f in stack if not os.path.abspath(f.filename).startswith(_PACKAGE_DIR)]
+    return "".join(traceback.format_list(frames[-2:]))
