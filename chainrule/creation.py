@@ -1,17 +1,31 @@
-"""Making tensors: ``tensor`` from data, constructors, and the seedable ``random`` generator."""
+"""Making tensors: ``tensor`` from data, constructors, and the seedable ``random`` generator.
+
+Every constructor checks what it is given before NumPy sees it: sizes must be integers >= 0
+(Python or NumPy integers; not floats, bools or strings), ``dtype`` must name a numeric NumPy
+dtype, and a fill value must be a number the dtype can hold.  A bad argument raises
+:class:`~chainrule.errors.ShapeError` or :class:`~chainrule.errors.DTypeError` naming the
+function and the argument, never a bare NumPy error.
+"""
 
 from __future__ import annotations
+
+import math
+import operator
+import sys
+from numbers import Real
 
 import numpy as np
 
 from . import backend as B
-from .errors import DTypeError
+from .errors import DTypeError, ShapeError
 from .core.tensor import Tensor
 
 __all__ = ["tensor", "zeros", "ones", "full", "arange", "randn", "rand", "random",
            "zeros_like", "ones_like"]
 
 DEFAULT_FLOAT = np.float32
+_MAX_DIMS = 64          # NumPy's limit on the number of dimensions
+_NUMERIC = "fiub"       # float, signed and unsigned integer, bool
 
 
 def tensor(data, requires_grad: bool = False, dtype=None, name: str | None = None) -> Tensor:
@@ -19,6 +33,8 @@ def tensor(data, requires_grad: bool = False, dtype=None, name: str | None = Non
 
     A NumPy array keeps its dtype (float64 stays float64); Python floats and lists of floats
     become float32; integer and bool data stay integer and bool (and cannot require grad).
+    Ragged nested lists raise :class:`ShapeError`; non-numeric data, an unknown ``dtype`` or a
+    value ``dtype`` cannot hold raise :class:`DTypeError`.
 
     >>> import chainrule as cr, numpy as np
     >>> cr.tensor([1.0, 2.0]).dtype, cr.tensor(np.zeros(2)).dtype, cr.tensor([1, 2]).dtype
@@ -26,9 +42,24 @@ def tensor(data, requires_grad: bool = False, dtype=None, name: str | None = Non
     """
     if isinstance(data, Tensor):
         data = data._data
+    if dtype is not None:
+        dtype = _dtype("tensor", dtype)
     keeps_dtype = isinstance(data, B.ndarray_types) or isinstance(data, np.generic)
-    array = B.xp.array(data, dtype=dtype, copy=True)
-    if array.dtype.kind not in "fiub":
+    try:
+        array = B.xp.array(data, dtype=dtype, copy=True)
+    except OverflowError as exc:
+        raise DTypeError(f"tensor(): a value does not fit dtype={dtype} ({exc}); pass a wider "
+                         "dtype such as int64 or float32") from exc
+    except (ValueError, TypeError) as exc:
+        ragged = _ragged(data)
+        if ragged:
+            raise ShapeError(f"tensor(): the nested lists are ragged ({ragged}); every row of "
+                             "one level must have the same length, so pad the short rows or "
+                             "make one tensor per row") from exc
+        raise DTypeError(f"tensor(): cannot make an array of {type(data).__name__} data "
+                         f"with dtype={dtype} ({exc}); pass numbers, nested lists of equal "
+                         "length, or a NumPy array of numbers") from exc
+    if array.dtype.kind not in _NUMERIC:
         raise DTypeError(
             f"tensor(): data of dtype {array.dtype} (shape {array.shape}) is not numeric; "
             "pass numbers, or a NumPy array of numbers"
@@ -38,39 +69,121 @@ def tensor(data, requires_grad: bool = False, dtype=None, name: str | None = Non
     return Tensor(array, requires_grad=requires_grad, name=name)
 
 
+def _ragged(data, limit: int = 10_000) -> str:
+    """Describe where nested lists or tuples first differ in length, or '' if they do not."""
+    level, depth = [data], 0
+    while level and sum(len(x) for x in level if isinstance(x, (list, tuple))) <= limit:
+        sequences = [x for x in level if isinstance(x, (list, tuple))]
+        if not sequences:
+            return ""
+        if len(sequences) != len(level):
+            return f"at depth {depth}, lists are mixed with numbers"
+        lengths = sorted({len(x) for x in sequences})
+        if len(lengths) > 1:
+            return f"at depth {depth}, lists of lengths {lengths}"
+        level, depth = [item for x in sequences for item in x], depth + 1
+    return ""
+
+
 def _make(array, requires_grad, name) -> Tensor:
     return Tensor(array, requires_grad=requires_grad, name=name)
 
 
 def zeros(*shape, dtype=DEFAULT_FLOAT, requires_grad=False, name=None) -> Tensor:
     """A tensor of zeros (``zeros(2, 3)`` or ``zeros((2, 3))``)."""
-    return _make(B.xp.zeros(_shape(shape), dtype=dtype), requires_grad, name)
+    dtype = _dtype("zeros", dtype)
+    return _make(B.xp.zeros(_shape(shape, "zeros", dtype), dtype=dtype), requires_grad, name)
 
 
 def ones(*shape, dtype=DEFAULT_FLOAT, requires_grad=False, name=None) -> Tensor:
     """A tensor of ones."""
-    return _make(B.xp.ones(_shape(shape), dtype=dtype), requires_grad, name)
+    dtype = _dtype("ones", dtype)
+    return _make(B.xp.ones(_shape(shape, "ones", dtype), dtype=dtype), requires_grad, name)
 
 
 def full(shape, value, dtype=DEFAULT_FLOAT, requires_grad=False, name=None) -> Tensor:
-    """A tensor of ``shape`` filled with ``value``."""
-    return _make(B.xp.full(_shape((shape,)), value, dtype=dtype), requires_grad, name)
+    """A tensor of ``shape`` filled with ``value``, a real number (as ``torch.full``).
+
+    ``value`` must be a number ``dtype`` holds exactly in kind: a fractional value for an integer
+    dtype, a value out of the dtype's range, or a non-number raise :class:`DTypeError`.
+    """
+    dtype = _dtype("full", dtype)
+    size = _shape((shape,), "full", dtype)
+    if isinstance(value, Tensor):
+        value = value._data
+    if isinstance(value, B.ndarray_types) and value.ndim == 0:
+        value = value.item()
+    if not isinstance(value, (Real, np.bool_)) or isinstance(value, np.timedelta64):
+        raise DTypeError(f"full(): value={value!r} ({type(value).__name__}) is not a real "
+                         "number; pass one number, e.g. full((2, 3), 0.5)")
+    if dtype.kind in "iub" and not math.isnan(value) and not float(value).is_integer():
+        raise DTypeError(f"full(): value={value!r} is not a whole number but dtype={dtype}; "
+                         "pass dtype=np.float32 or a whole-number value")
+    if dtype.kind in "iu" and not _fits(value, dtype):
+        info = np.iinfo(dtype)
+        raise DTypeError(f"full(): value={value!r} is out of the range {info.min}..{info.max} "
+                         f"of dtype={dtype}; pass a wider dtype")
+    if dtype.kind == "f" and math.isfinite(value) and abs(value) > float(np.finfo(dtype).max):
+        raise DTypeError(f"full(): value={value!r} overflows dtype={dtype} (largest "
+                         f"{np.finfo(dtype).max}); pass dtype=np.float64")
+    return _make(B.xp.full(size, value, dtype=dtype), requires_grad, name)
+
+
+def _fits(value, dtype: np.dtype) -> bool:
+    if isinstance(value, float) and not math.isfinite(value):
+        return False
+    info = np.iinfo(dtype)
+    return info.min <= int(value) <= info.max
 
 
 def zeros_like(x, requires_grad=False) -> Tensor:
     """Zeros of the shape and dtype of ``x``."""
-    data = x._data if isinstance(x, Tensor) else B.xp.asarray(x)
-    return _make(B.xp.zeros_like(data), requires_grad, None)
+    return _make(B.xp.zeros_like(_like_data("zeros_like", x)), requires_grad, None)
 
 
 def ones_like(x, requires_grad=False) -> Tensor:
     """Ones of the shape and dtype of ``x``."""
-    data = x._data if isinstance(x, Tensor) else B.xp.asarray(x)
-    return _make(B.xp.ones_like(data), requires_grad, None)
+    return _make(B.xp.ones_like(_like_data("ones_like", x)), requires_grad, None)
+
+
+def _like_data(where: str, x):
+    if isinstance(x, Tensor):
+        return x._data
+    try:
+        data = B.xp.asarray(x)
+    except (ValueError, TypeError) as exc:
+        raise ShapeError(f"{where}(): cannot read x as an array ({exc}); pass a Tensor or a "
+                         "NumPy array") from exc
+    if data.dtype.kind not in _NUMERIC:
+        raise DTypeError(f"{where}(): x has dtype {data.dtype} (shape {data.shape}), not a "
+                         "number type; pass a Tensor or a NumPy array of numbers")
+    return data
 
 
 def arange(start, stop=None, step=1, dtype=None) -> Tensor:
-    """Evenly spaced values, as ``numpy.arange``."""
+    """Evenly spaced values, as ``numpy.arange``.
+
+    ``start``, ``stop`` and ``step`` must be finite real numbers and ``step`` non-zero
+    (:class:`ShapeError` otherwise).
+    """
+    for label, value in (("start", start), ("stop", stop), ("step", step)):
+        if value is None and label == "stop":
+            continue
+        if isinstance(value, bool) or not isinstance(value, Real):
+            raise DTypeError(f"arange(): {label}={value!r} ({type(value).__name__}) is not a "
+                             "real number; pass ints or floats")
+        if not math.isfinite(value):
+            raise ShapeError(f"arange(): {label}={value!r} is not finite; pass finite bounds")
+    if step == 0:
+        raise ShapeError(f"arange(): step=0 would never reach stop={stop!r}; pass a non-zero "
+                         "step, e.g. 1")
+    dtype = None if dtype is None else _dtype("arange", dtype)
+    low, high = (0, start) if stop is None else (start, stop)
+    count = max(0, math.ceil((high - low) / step))
+    itemsize = (dtype or np.dtype(np.float64)).itemsize
+    if count * itemsize > sys.maxsize:
+        raise ShapeError(f"arange(): {count} values of {itemsize} bytes are more than an array "
+                         "can hold; narrow the range or enlarge the step")
     return Tensor(B.xp.arange(start, stop, step, dtype=dtype))
 
 
@@ -97,18 +210,59 @@ random = Random()
 
 
 def randn(*shape, dtype=DEFAULT_FLOAT, requires_grad=False, name=None) -> Tensor:
-    """Standard normal samples from ``cr.random``."""
-    data = random.generator.standard_normal(_shape(shape)).astype(dtype)
+    """Standard normal samples from ``cr.random``; ``dtype`` must be a float type."""
+    dtype = _dtype("randn", dtype, floating=True)
+    data = random.generator.standard_normal(_shape(shape, "randn", dtype)).astype(dtype)
     return _make(B.xp.asarray(data), requires_grad, name)
 
 
 def rand(*shape, dtype=DEFAULT_FLOAT, requires_grad=False, name=None) -> Tensor:
-    """Uniform samples in [0, 1) from ``cr.random``."""
-    data = random.generator.random(_shape(shape)).astype(dtype)
+    """Uniform samples in [0, 1) from ``cr.random``; ``dtype`` must be a float type."""
+    dtype = _dtype("rand", dtype, floating=True)
+    data = random.generator.random(_shape(shape, "rand", dtype)).astype(dtype)
     return _make(B.xp.asarray(data), requires_grad, name)
 
 
-def _shape(shape: tuple) -> tuple:
+def _dtype(where: str, dtype, floating: bool = False) -> np.dtype:
+    """``dtype`` as a numeric NumPy dtype (a float one if ``floating``), or DTypeError."""
+    try:
+        checked = np.dtype(dtype)
+    except (TypeError, ValueError) as exc:
+        raise DTypeError(f"{where}(): dtype={dtype!r} is not a NumPy dtype; pass e.g. "
+                         "np.float32, 'float64' or np.int64") from exc
+    allowed = "f" if floating else _NUMERIC
+    if checked.kind not in allowed:
+        wanted = "a floating-point dtype" if floating else "a number dtype (float, int, bool)"
+        raise DTypeError(f"{where}(): dtype={checked} is not {wanted}; pass e.g. np.float32")
+    return checked
+
+
+def _shape(shape: tuple, where: str = "shape", dtype=None) -> tuple[int, ...]:
+    """The sizes in ``shape`` (``(2, 3)`` or ``((2, 3),)``) as ints >= 0, or ShapeError."""
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
-    return tuple(int(s) for s in shape)
+    sizes = []
+    for k, size in enumerate(shape):
+        if isinstance(size, (bool, np.bool_)):
+            number = None
+        else:
+            try:
+                number = operator.index(size)
+            except TypeError:
+                number = None
+        if number is None:
+            raise ShapeError(f"{where}(): size {k} of shape {shape!r} is {size!r} "
+                             f"({type(size).__name__}); sizes must be integers, e.g. "
+                             f"{where}(2, 3) or {where}((2, 3))")
+        if number < 0:
+            raise ShapeError(f"{where}(): size {k} of shape {shape!r} is negative ({number}); "
+                             "sizes must be >= 0")
+        sizes.append(number)
+    if len(sizes) > _MAX_DIMS:
+        raise ShapeError(f"{where}(): shape has {len(sizes)} dimensions; at most {_MAX_DIMS} "
+                         "are possible")
+    itemsize = np.dtype(dtype).itemsize if dtype is not None else 8
+    if math.prod(sizes) * itemsize > sys.maxsize:
+        raise ShapeError(f"{where}(): shape {tuple(sizes)} of {itemsize}-byte values is more "
+                         "than an array can hold; pass smaller sizes")
+    return tuple(sizes)
