@@ -16,8 +16,9 @@ from ..data import find_fashion_mnist
 from ..errors import ChainruleError, ShapeError
 from ..models import MLP, ChapterMLP
 
-__all__ = ["Config", "TrainingInterrupted", "build_model", "choose_dataset", "stop_on_signals",
-           "exit_status", "CHECKPOINT", "METRICS", "CURVE", "GRAPH", "MEMORY", "DEFAULT_BATCH"]
+__all__ = ["Config", "TrainingInterrupted", "build_model", "build_network", "choose_dataset",
+           "stop_on_signals", "exit_status", "CHECKPOINT", "METRICS", "CURVE", "GRAPH", "MEMORY",
+           "DEFAULT_BATCH"]
 
 CHECKPOINT, METRICS, CURVE = "checkpoint.npz", "metrics.json", "curve.png"
 GRAPH, MEMORY = "graph.svg", "memory.txt"
@@ -64,21 +65,31 @@ def choose_dataset(config: Config) -> str:
     return "fashion-mnist" if find_fashion_mnist(config.data_dir) is not None else "digits"
 
 
+def build_network(hidden: int = 256, layers: int = 1, inputs: int = 784, classes: int = 10,
+                  *, weight_decay: float = 1e-4, dtype: str = "float32", seed: int = 0):
+    """The chapter's network (``layers=1``: W1, W2, no bias) or an MLP of ``layers`` hidden
+    layers of ``hidden`` units, no biases, lambda on every weight: depth is the only
+    difference.  What ``chainrule train`` trains and ``chainrule memory`` sizes.
+
+    >>> build_network(16, 3, inputs=8, classes=2).widths
+    [8, 16, 16, 16, 2]
+    """
+    if dtype not in ("float32", "float64"):
+        raise ShapeError(f"dtype={dtype!r}: choose float32 or float64")
+    if isinstance(layers, bool) or not isinstance(layers, int) or layers < 1:
+        raise ShapeError(f"layers={layers!r}: the number of hidden layers must be an int >= 1 "
+                         "(1 is the chapter's network)")
+    if layers == 1:
+        return ChapterMLP(inputs=inputs, hidden=hidden, outputs=classes,
+                          weight_decay=weight_decay, dtype=np.dtype(dtype), seed=seed)
+    return MLP([inputs] + [hidden] * layers + [classes], bias=False, weight_decay=weight_decay,
+               dtype=np.dtype(dtype), seed=seed)
+
+
 def build_model(config: Config, inputs: int, classes: int):
-    """The network ``config`` asks for: the chapter's (``layers=1``: W1, W2, no bias) or an
-    MLP of ``layers`` hidden layers of ``hidden`` units, no biases, lambda on every weight."""
-    if config.dtype not in ("float32", "float64"):
-        raise ShapeError(f"dtype={config.dtype!r}: choose float32 or float64")
-    if isinstance(config.layers, bool) or not isinstance(config.layers, int) \
-            or config.layers < 1:
-        raise ShapeError(f"layers={config.layers!r}: the number of hidden layers must be an "
-                         "int >= 1 (1 is the chapter's network)")
-    dtype = np.dtype(config.dtype)
-    if config.layers == 1:
-        return ChapterMLP(inputs=inputs, hidden=config.hidden, outputs=classes,
-                          weight_decay=config.weight_decay, dtype=dtype, seed=config.seed)
-    return MLP([inputs] + [config.hidden] * config.layers + [classes], bias=False,
-               weight_decay=config.weight_decay, dtype=dtype, seed=config.seed)
+    """The network ``config`` asks for (:func:`build_network` with its settings)."""
+    return build_network(config.hidden, config.layers, inputs, classes,
+                         weight_decay=config.weight_decay, dtype=config.dtype, seed=config.seed)
 
 
 @contextlib.contextmanager

@@ -40,8 +40,8 @@ from ..nn.module import Module, Sequential
 from ..optim import SGD, unflatten_state_dict
 from ..storage import load_checkpoint
 from ..core.tensor import Tensor
-from .loop import _Run
 from .config import CHECKPOINT, build_model
+from .run import Run
 
 __all__ = ["PipelineRun", "as_layers"]
 
@@ -74,7 +74,7 @@ def as_layers(model: Any) -> Sequential:
     return model.layers
 
 
-class PipelineRun(_Run):
+class PipelineRun(Run):
     """A training run whose network is cut into one stage per rank (see the module doc)."""
 
     def __init__(self, config, comm) -> None:
