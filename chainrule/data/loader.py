@@ -40,8 +40,49 @@ def _count(value: Any, name: str, minimum: int) -> int:
     return int(value)
 
 
+class _Rows(Dataset):
+    """A plain array as a dataset of rows: ``rows[indices]`` is one array, not ``(x, y)``."""
+
+    def __init__(self, array: np.ndarray) -> None:
+        self.array = array
+
+    def __len__(self) -> int:
+        return int(self.array.shape[0])
+
+    def __getitem__(self, index: Any) -> np.ndarray:  # type: ignore[override]
+        return self.array[index]
+
+
+def _as_dataset(dataset: Any) -> Any:
+    """``dataset`` itself, or a plain array (or Tensor) wrapped as a dataset of its rows."""
+    if isinstance(dataset, Dataset):
+        return dataset
+    arraylike = isinstance(dataset, np.ndarray) or hasattr(dataset, "__array__")
+    sized = hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")
+    if isinstance(dataset, (list, tuple, str, bytes)) or not (arraylike or sized):
+        raise ShapeError(
+            f"DataLoader: dataset must be a Dataset or one array, got "
+            f"{type(dataset).__name__}; wrap inputs and targets as ArrayDataset(x, y) (from "
+            "chainrule.data) to get (x, y) batches")
+    if not arraylike:
+        return dataset                      # a dataset of the user's own, duck-typed
+    array = np.asarray(dataset)
+    if array.ndim == 0 or array.dtype.kind not in "biufc":
+        raise ShapeError(
+            f"DataLoader: a plain array dataset needs at least one dimension of numbers, got "
+            f"shape {array.shape} of {array.dtype}; wrap inputs and targets as "
+            "ArrayDataset(x, y) (from chainrule.data)")
+    return _Rows(array)
+
+
 class DataLoader:
     """Yield ``(x_batch, y_batch)`` NumPy arrays from ``dataset``, ``batch_size`` at a time.
+
+    ``dataset`` is a :class:`~chainrule.data.datasets.Dataset` (such as ``ArrayDataset(x,
+    y)``), whose batches are whatever its ``dataset[indices]`` returns, or -- as PyTorch's
+    ``DataLoader`` over a tensor -- one plain array (or Tensor), whose batches are single
+    arrays of rows ``array[indices]``, not pairs.  A list, a tuple or a non-array raise
+    :class:`~chainrule.errors.ShapeError` saying to wrap the arrays in ``ArrayDataset(x, y)``.
 
     ``shuffle`` draws each epoch's order from ``(seed, epoch)`` (a fresh random seed is drawn
     once if ``seed`` is None; it is kept in :meth:`state_dict`).  ``drop_last`` skips a final
@@ -54,7 +95,7 @@ class DataLoader:
 
     def __init__(
         self,
-        dataset: Dataset,
+        dataset: Dataset | np.ndarray,
         batch_size: int,
         shuffle: bool = False,
         drop_last: bool = False,
@@ -63,7 +104,7 @@ class DataLoader:
         world_size: int = 1,
     ) -> None:
         """Check the arguments and start at epoch 0."""
-        self.dataset = dataset
+        self.dataset = _as_dataset(dataset)
         self.batch_size = _count(batch_size, "batch_size", 1)
         self.world_size = _count(world_size, "world_size", 1)
         self.rank = _count(rank, "rank", 0)
@@ -115,15 +156,15 @@ class DataLoader:
         stop = start + base + (1 if self.rank < extra else 0)
         return batch[start:stop]
 
-    def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def __iter__(self) -> Iterator[Any]:
         """Yield this epoch's batches; advance the epoch counter when the pass completes."""
         order = self.order()
         first, self._resume_at = self._resume_at, 0
         for number in range(first, len(self)):
             batch = order[number * self.batch_size:(number + 1) * self.batch_size]
-            x, y = self.dataset[self._rank_part(batch)]
+            items = self.dataset[self._rank_part(batch)]
             self._batch = number + 1
-            yield x, y
+            yield items
         self._epoch += 1
         self._batch = 0
 

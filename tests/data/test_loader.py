@@ -201,3 +201,17 @@ def test_large_batches_are_fast() -> None:
     data = ArrayDataset(np.zeros((60000, 784), np.float32), np.zeros(60000, np.int64))
     loader = DataLoader(data, 512, shuffle=True, seed=0)
     assert sum(len(y) for _, y in loader) == 60000
+
+
+def test_a_plain_array_yields_batches_of_rows_as_pytorch_does() -> None:
+    array = np.arange(20, dtype=np.float32).reshape(10, 2)
+    batches = list(DataLoader(array, 4))
+    assert [b.shape for b in batches] == [(4, 2), (4, 2), (2, 2)]
+    np.testing.assert_array_equal(np.concatenate(batches), array)
+
+
+@pytest.mark.parametrize("dataset", [[1.0, 2.0], (np.zeros(3), np.zeros(3)), 5, np.float32(1),
+                                     np.array(["a", "b"])])
+def test_a_list_tuple_or_scalar_is_refused_with_the_fix(dataset) -> None:
+    with pytest.raises(ShapeError, match=r"DataLoader: .*ArrayDataset\(x, y\)"):
+        DataLoader(dataset, 2)
