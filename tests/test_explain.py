@@ -10,7 +10,7 @@ import pytest
 import chainrule as cr
 from chainrule.viz.derivation import explain
 from chainrule.viz import build_chapter_graph, build_mlp
-from chainrule.cli.viz import add_explain_parser
+from chainrule.cli.explain import add_explain_parser
 
 CHAPTER = [  # the chapter's backpropagation equations, in the order backprop computes them
     ("dJ/do", "prod(dJ/dL, dL/do) = softmax(o) - onehot(y)", "(10,)"),

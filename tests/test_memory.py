@@ -12,7 +12,9 @@ import pytest
 import chainrule as cr
 from chainrule import memory
 from chainrule.errors import ChainruleError
-from chainrule.cli.memory import add_memory_parser, build_model, measure
+from chainrule.cli.memory import add_memory_parser
+from chainrule.memory import measure
+from chainrule.train.config import build_network as build_model
 from chainrule.models import MLP, ChapterMLP
 
 

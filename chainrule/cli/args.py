@@ -1,38 +1,173 @@
-"""Argument types shared by the command-line modules: each refusal is one clear line."""
+"""What every subcommand shares about its arguments: value types, checks, the usage error.
+
+Each refusal is one line that names the flag and says what to pass instead.  A type's
+:class:`argparse.ArgumentTypeError` is printed by argparse as ``chainrule CMD: error: argument
+--flag: ...``; a check that needs several flags, or the machine, raises :class:`UsageError`,
+which :func:`chainrule.cli.main` prints as ``chainrule CMD: error: ...`` (exit status 2).
+
+>>> positive_int("3"), positive_float("0.5"), non_negative_float("0"), seed("7")
+(3, 0.5, 0.0, 7)
+>>> positive_float("inf")
+Traceback (most recent call last):
+argparse.ArgumentTypeError: must be a finite number, got 'inf'
+"""
 
 from __future__ import annotations
 
 import argparse
+import math
+import os
+from pathlib import Path
 
-__all__ = ["positive_int", "positive_float", "non_negative_float"]
+__all__ = ["UsageError", "positive_int", "positive_float", "non_negative_float", "seed",
+           "output_folder", "output_file", "add_network_options", "check_network_fits",
+           "check_fits", "memory_limit", "MAX_INT"]
+
+MAX_INT = 2**31 - 1              # counts and sizes: far beyond any run, well inside int64
+_FALLBACK_MEMORY = 16 * 2**30    # where the machine's memory cannot be read
+
+
+class UsageError(Exception):
+    """Arguments that are each valid but cannot run together, or here (one line)."""
 
 
 def _number(text: str, kind: type, what: str):
     try:
         return kind(text)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
 
 
-def positive_int(text: str) -> int:
-    """A whole number of at least 1."""
+def _whole(text: str, low: int) -> int:
     value = _number(text, int, "a whole number")
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    if value < low:
+        raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+    if value > MAX_INT:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_INT:,}, got {value:,}")
     return value
 
 
-def positive_float(text: str) -> float:
-    """A number greater than 0."""
+def _finite(text: str) -> float:
     value = _number(text, float, "a number")
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """A whole number from 1 to :data:`MAX_INT`."""
+    return _whole(text, 1)
+
+
+def seed(text: str) -> int:
+    """A random seed: a whole number from 0 to :data:`MAX_INT`."""
+    return _whole(text, 0)
+
+
+def positive_float(text: str) -> float:
+    """A finite number greater than 0."""
+    value = _finite(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be positive, got {text}")
     return value
 
 
 def non_negative_float(text: str) -> float:
-    """A number of at least 0."""
-    value = _number(text, float, "a number")
+    """A finite number of at least 0."""
+    value = _finite(text)
     if not value >= 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
     return value
+
+
+def _writable_ancestor(path: Path) -> None:
+    """Refuse ``path`` when a part of it is a file, or its nearest existing folder is read-only."""
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise argparse.ArgumentTypeError(f"{parent} is a file, so nothing can be made "
+                                                 "under it; pass another path")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise argparse.ArgumentTypeError(f"cannot write in {parent}; pass a folder you "
+                                                 "can write to")
+            return
+
+
+def output_folder(text: str) -> str:
+    """A folder to write a run into: an existing folder, or one that can be made."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a folder, got an empty path")
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a file, not a folder; pass a folder (it "
+                                         "is made if missing)")
+    if path.is_dir() and not os.access(path, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f"cannot write in {text}; pass a folder you can "
+                                         "write to")
+    _writable_ancestor(path)
+    return text
+
+
+def output_file(text: str) -> str:
+    """A file to write: not a folder, and under a folder that exists or can be made."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a file name, got an empty path")
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a folder; pass a file name in it, such "
+                                         f"as {path / 'graph.svg'}")
+    _writable_ancestor(path)
+    return text
+
+
+def add_network_options(parser: argparse.ArgumentParser) -> None:
+    """``--batch-size``, ``--hidden`` and ``--bias``: the chapter's network as ``graph`` and
+    ``explain`` record it (:func:`chainrule.viz.build_chapter_graph`)."""
+    parser.add_argument("--batch-size", type=positive_int, default=None, metavar="N",
+                        help="a minibatch of N examples (default: one example, as the chapter)")
+    parser.add_argument("--hidden", type=positive_int, default=256, help="hidden units (256)")
+    parser.add_argument("--bias", action="store_true",
+                        help="add the hidden bias b1 of exercise 2 (not regularised)")
+
+
+def check_network_fits(args: argparse.Namespace) -> None:
+    """Refuse a chapter network (``--hidden``, ``--batch-size``: float64, as ``graph`` and
+    ``explain`` record it) too big for this machine."""
+    flags: dict[str, object] = {"--hidden": args.hidden}
+    if args.batch_size is not None:
+        flags["--batch-size"] = args.batch_size
+    check_fits(flags, [784, args.hidden, 10], 8, args.batch_size or 1)
+
+
+def memory_limit() -> int:
+    """This machine's memory in bytes (16 GiB where it cannot be read)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return _FALLBACK_MEMORY
+
+
+def check_fits(flags: dict[str, object], widths: list[int], itemsize: int, batch: int = 0,
+               *, gradients: bool = True, limit: int | None = None) -> int:
+    """Refuse a network of these ``widths`` whose parameters, their gradients and one batch's
+    activations (a lower bound of a step's memory) would not fit in ``limit`` bytes (the
+    machine's memory); returns the estimate.  ``flags`` are the sizes' flags and values, named
+    in the refusal; ``gradients=False`` counts the parameters alone (a model built, never run).
+
+    >>> check_fits({"--hidden": 8}, [784, 8, 10], 4)     # 2 x 6,352 float32 numbers
+    50816
+    >>> check_fits({"--hidden": 10**9}, [784, 10**9, 10], 4, limit=2**30)
+    Traceback (most recent call last):
+    chainrule.cli.args.UsageError: --hidden 1000000000: about 5,915.8 GiB for the parameters, \
+their gradients and the activations, more than this machine's 1.0 GiB; pass smaller sizes
+    """
+    parameters = sum(a * b for a, b in zip(widths, widths[1:]))
+    estimate = ((2 if gradients else 1) * parameters + 3 * batch * sum(widths)) * itemsize
+    limit = memory_limit() if limit is None else limit
+    if estimate > limit:
+        said = " ".join(f"{flag} {value}" for flag, value in flags.items())
+        what = ("the parameters, their gradients and the activations" if gradients
+                else "the parameters")
+        raise UsageError(f"{said}: about {estimate / 2**30:,.1f} GiB for {what}, more than "
+                         f"this machine's {limit / 2**30:,.1f} GiB; pass smaller sizes")
+    return estimate

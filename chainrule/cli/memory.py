@@ -1,46 +1,24 @@
-"""The ``chainrule memory`` command (wired in by :mod:`chainrule.cli`).
+"""The ``chainrule memory`` command (wired in by :mod:`chainrule.cli.main`).
 
 ``chainrule memory --batch-size N [N ...] --hidden H --layers K [--measure]`` prints, for each
 batch size, the predicted footprint of one training step and of one prediction of an MLP with
 K hidden layers of H units (``--layers 1`` is the chapter's network: 784-H-10, no bias,
-weight decay 1e-4); with ``--measure`` it also runs them once at that size under tracemalloc.
+weight decay 1e-4); with ``--measure`` it also runs them once at that size under tracemalloc
+(:func:`chainrule.memory.measure`).
 ``--table`` adds the per-operator table of what the graph saves.
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
-import tracemalloc
 
 import numpy as np
 
-from ..core.modes import no_grad, set_grad_enabled
-from ..memory.report import MemoryReport, format_bytes, model_io, predict
-from ..models import MLP, ChapterMLP
-from ..core.tensor import Tensor
+from ..memory import MemoryReport, format_bytes, measure, predict
+from ..train.config import build_network
+from .args import check_fits, non_negative_float, positive_int
 
-__all__ = ["add_memory_parser", "memory_command", "build_model", "measure"]
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"{text} must be >= 0")
-    return value
+__all__ = ["add_memory_parser", "memory_command"]
 
 
 def add_memory_parser(subparsers) -> argparse.ArgumentParser:
@@ -48,14 +26,14 @@ def add_memory_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "memory", help="predict (and with --measure, measure) the memory of a training step "
                        "and of a prediction")
-    parser.add_argument("--batch-size", type=_positive, nargs="+", default=[256], metavar="N",
-                        help="one or more batch sizes (256)")
-    parser.add_argument("--hidden", type=_positive, default=256, help="hidden units (256)")
-    parser.add_argument("--layers", type=_positive, default=1,
+    parser.add_argument("--batch-size", type=positive_int, nargs="+", default=[256],
+                        metavar="N", help="one or more batch sizes (256)")
+    parser.add_argument("--hidden", type=positive_int, default=256, help="hidden units (256)")
+    parser.add_argument("--layers", type=positive_int, default=1,
                         help="hidden layers; 1 is the chapter's network (1)")
-    parser.add_argument("--inputs", type=_positive, default=784, help="input width (784)")
-    parser.add_argument("--classes", type=_positive, default=10, help="output width (10)")
-    parser.add_argument("--weight-decay", type=_non_negative, default=1e-4,
+    parser.add_argument("--inputs", type=positive_int, default=784, help="input width (784)")
+    parser.add_argument("--classes", type=positive_int, default=10, help="output width (10)")
+    parser.add_argument("--weight-decay", type=non_negative_float, default=1e-4,
                         help="lambda of the penalty s (1e-4)")
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32",
                         help="parameter and activation dtype (float32)")
@@ -66,69 +44,6 @@ def add_memory_parser(subparsers) -> argparse.ArgumentParser:
                         help="print the per-operator table of what the graph saves")
     parser.set_defaults(func=memory_command)
     return parser
-
-
-def build_model(hidden: int = 256, layers: int = 1, inputs: int = 784, classes: int = 10,
-                weight_decay: float = 1e-4, dtype: str = "float32"):
-    """The chapter's network for ``layers=1``, else an MLP with ``layers`` hidden layers.
-
-    Both without bias and with the chapter's penalty, so depth is the only difference.
-    """
-    if layers == 1:
-        return ChapterMLP(inputs, hidden, classes, weight_decay=weight_decay,
-                          dtype=np.dtype(dtype), seed=0)
-    return MLP([inputs] + [hidden] * layers + [classes], bias=False,
-               weight_decay=weight_decay, dtype=np.dtype(dtype), seed=0)
-
-
-def measure(model, batch_size: int, *, seed: int = 0) -> dict[str, int]:
-    """Run one training step and one prediction at ``batch_size`` under :mod:`tracemalloc`.
-
-    Returns ``{"training_bytes": ..., "prediction_bytes": ...}``, each the traced peak beyond
-    what existed before (the parameters and the input batch, made first): the step is
-    ``J = model.objective(x, y); J.backward()``, the prediction ``model(x)`` under
-    ``no_grad()``.  Each runs twice and the second counts (the first warms caches up).  The
-    parameters' ``.grad`` are put back as they were.
-    """
-    inputs, classes, dtype = model_io(model)
-    rng = np.random.default_rng(seed)
-    x = Tensor(rng.standard_normal((batch_size, inputs)).astype(dtype), name="x")
-    y = rng.integers(0, classes, batch_size)
-    params = model.parameters()
-    grads = [p.grad for p in params]
-    started = not tracemalloc.is_tracing()
-    if started:
-        tracemalloc.start()
-
-    def peak(fn) -> int:
-        for p in params:
-            p.grad = None
-        model.clear_intermediates()
-        gc.collect()
-        base = tracemalloc.get_traced_memory()[0]
-        tracemalloc.reset_peak()
-        fn()
-        return tracemalloc.get_traced_memory()[1] - base
-
-    def step() -> None:
-        with set_grad_enabled(True):
-            model.objective(x, y).backward()
-
-    def prediction() -> None:
-        with no_grad():
-            model(x)
-
-    try:
-        result = {}
-        for _ in range(2):
-            result = {"training_bytes": peak(step), "prediction_bytes": peak(prediction)}
-        return result
-    finally:
-        if started:
-            tracemalloc.stop()
-        model.clear_intermediates()
-        for p, g in zip(params, grads):
-            p.grad = g
 
 
 def _cell(n: int | None) -> str:
@@ -154,10 +69,16 @@ def _block(n: int, predicted: MemoryReport, measured: dict | None) -> list[str]:
 
 def memory_command(args: argparse.Namespace) -> int:
     """Print the predicted (and measured) footprints as ``args`` asks; returns the status."""
-    model = build_model(args.hidden, args.layers, args.inputs, args.classes,
-                        args.weight_decay, args.dtype)
-    widths = "-".join(str(w) for w in [args.inputs] + [args.hidden] * args.layers
-                      + [args.classes])
+    sizes = [args.inputs] + [args.hidden] * args.layers + [args.classes]
+    flags: dict[str, object] = {"--hidden": args.hidden, "--layers": args.layers,
+                                "--inputs": args.inputs, "--classes": args.classes}
+    if args.measure:                    # then each batch is run, not only predicted
+        flags["--batch-size"] = max(args.batch_size)
+    check_fits(flags, sizes, np.dtype(args.dtype).itemsize,
+               max(args.batch_size) if args.measure else 0)
+    model = build_network(args.hidden, args.layers, args.inputs, args.classes,
+                          weight_decay=args.weight_decay, dtype=args.dtype)
+    widths = "-".join(str(w) for w in sizes)
     kind = "the chapter's network" if args.layers == 1 else f"an MLP of {args.layers} layers"
     params = sum(p.data.nbytes for p in model.parameters())
     print(f"chainrule memory: {kind}, {widths}, no bias, {args.dtype}, weight decay "

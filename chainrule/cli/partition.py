@@ -1,4 +1,4 @@
-"""The ``chainrule partition`` command (wired in by :mod:`chainrule.cli`).
+"""The ``chainrule partition`` command (wired in by :mod:`chainrule.cli.main`).
 
 ``chainrule partition --layers K --hidden H --batch-size B --devices k --memory-per-device M``
 prints the pipeline plan of an MLP of K hidden layers of H units (784 inputs, 10 classes, no
@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 import re
 
-from .args import positive_float, positive_int
+from .args import check_fits, positive_float, positive_int
 from ..errors import ChainruleError
 from ..viz.view import format_bytes
 
@@ -116,6 +116,13 @@ def partition_command(args: argparse.Namespace) -> int:
         if inputs != (784 if dataset == "fashion-mnist" else 64):
             raise ChainruleError(f"partition --compare: --inputs {inputs} does not match "
                                  f"{dataset}; leave --inputs out to use the dataset's width")
+    itemsize = 4 if args.dtype == "float32" else 8
+    flags = {"--hidden": args.hidden, "--layers": args.layers, "--inputs": inputs,
+             "--classes": args.classes}
+    if args.compare:                    # then it trains too
+        flags["--batch-size"] = args.batch_size
+    check_fits(flags, [inputs] + [args.hidden] * args.layers + [args.classes], itemsize,
+               args.batch_size if args.compare else 0, gradients=args.compare)
     plan = plan_mlp(args.layers, args.hidden, args.batch_size, args.devices,
                     args.memory_per_device, args.micro_batches, inputs=inputs,
                     classes=args.classes, dtype=args.dtype, bias=args.bias,

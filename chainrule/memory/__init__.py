@@ -5,8 +5,9 @@ scales it to any batch; both turn the graph into sizes (:mod:`.plan`) and replay
 schedule on them (:mod:`.simulate`).
 """
 
+from .measure import measure
 from .report import (ELIDE_BYTES, FIXED_BYTES, FORWARD_BYTES, NODE_BYTES, MemoryReport, Row,
                      base_buffer, format_bytes, model_io, predict, report)
 
 __all__ = ["MemoryReport", "Row", "report", "predict", "model_io", "base_buffer",
-           "format_bytes", "NODE_BYTES", "FIXED_BYTES", "FORWARD_BYTES", "ELIDE_BYTES"]
+           "format_bytes", "NODE_BYTES", "FIXED_BYTES", "FORWARD_BYTES", "ELIDE_BYTES", "measure"]

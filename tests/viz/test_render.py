@@ -12,7 +12,7 @@ import pytest
 from chainrule.viz import (RendererNotFound, RenderError, build_chapter_graph, draw,
                            find_renderer, repr_svg, to_dot)
 from chainrule.viz import render as render_module
-from chainrule.cli.viz import add_graph_parser
+from chainrule.cli.graph import add_graph_parser
 
 
 @pytest.fixture

@@ -1,0 +1,39 @@
+"""The ``chainrule explain`` command (wired in by :mod:`chainrule.cli.main`).
+
+``chainrule explain [--lang en|pt|fr] [--latex] [--batch-size N] [--hidden H] [--bias]`` prints
+the chapter network's forward and backward equations, generated from its recorded graph
+(:func:`chainrule.viz.derivation.explain`).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from ..viz.derivation import WORDS
+from .args import add_network_options, check_network_fits
+
+__all__ = ["add_explain_parser", "explain_command"]
+
+
+def add_explain_parser(subparsers) -> argparse.ArgumentParser:
+    """Add the ``explain`` command to an ``add_subparsers()`` object; returns its parser."""
+    parser = subparsers.add_parser(
+        "explain", help="print the chapter network's forward and backpropagation equations, "
+                        "generated from its recorded graph")
+    parser.add_argument("--lang", choices=sorted(WORDS), default="en",
+                        help="language of the text: en, pt or fr (en)")
+    parser.add_argument("--latex", action="store_true", help="print LaTeX instead of text")
+    add_network_options(parser)
+    parser.set_defaults(func=explain_command)
+    return parser
+
+
+def explain_command(args: argparse.Namespace) -> int:
+    """Print the chapter network's equations as ``args`` asks; returns the exit status."""
+    from ..viz import build_chapter_graph
+    from ..viz.derivation import explain
+
+    check_network_fits(args)
+    g = build_chapter_graph(batch_size=args.batch_size, hidden=args.hidden, bias=args.bias)
+    print(explain(g["J"], lang=args.lang, format="latex" if args.latex else "text", names=g))
+    return 0
