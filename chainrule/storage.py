@@ -21,7 +21,8 @@ Saving is atomic: the archive is written to a temporary file in the destination 
 old checkpoint or the new one, never half a file.  Loading always uses ``allow_pickle=False`` and
 first checks that the file is a zip archive at all: nothing in a checkpoint is ever unpickled.
 
-Metadata must be JSON-serialisable: ``dict`` (string keys), ``list``, ``str``, ``int``,
+Metadata must be JSON-serialisable: ``dict`` (string keys; any other key is refused, since
+JSON would bring it back as a string), ``list``, ``str``, ``int``,
 ``float``, ``bool`` and ``None``; NumPy scalars are turned into Python numbers.  Tuples come back
 as lists.  Python's ``int`` has no size limit and JSON keeps every digit, so the state of a NumPy
 generator, ``rng.bit_generator.state`` (a dict holding 128-bit integers), round-trips exactly::
@@ -34,8 +35,10 @@ generator, ``rng.bit_generator.state`` (a dict holding 128-bit integers), round-
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
+import math
 import os
 import struct
 import tempfile
@@ -86,16 +89,20 @@ _READ_ERRORS = (
 def atomic_write(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
     """Open a temporary binary file that replaces ``path`` only if the ``with`` body succeeds.
 
-    The temporary file lives in the destination folder (so ``os.replace`` is a same-filesystem
-    rename).  On success it is flushed, ``fsync``-ed and renamed over ``path``, and the folder is
-    ``fsync``-ed where the platform allows.  On any exception the temporary file is removed and
-    ``path`` is left untouched.  The folder must exist (:class:`DataError` otherwise).
+    The temporary file, ``.NAME.PID.RANDOM.tmp``, lives in the destination folder (so
+    ``os.replace`` is a same-filesystem rename).  On success it is flushed, ``fsync``-ed, given
+    the mode a new file gets from the umask (``0o666 & ~umask``, as ``open()`` would) and
+    renamed over ``path``, and the folder is ``fsync``-ed where the platform allows.  On any
+    exception the temporary file is removed and ``path`` is left untouched.  Temporary files of
+    the same ``path`` left by a writer that was killed (its process is gone) are removed first.
+    The folder must exist (:class:`DataError` otherwise).
     """
     path = Path(path)
     folder = path.parent
+    _remove_stale_temporaries(path)
     try:
         tmp = tempfile.NamedTemporaryFile(
-            dir=folder, prefix=f".{path.name}.", suffix=".tmp", delete=False
+            dir=folder, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", delete=False
         )
     except OSError as exc:
         raise DataError(
@@ -106,6 +113,8 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
         with tmp:
             yield tmp
             tmp.flush()
+            if hasattr(os, "fchmod"):
+                os.fchmod(tmp.fileno(), 0o666 & ~_umask())
             os.fsync(tmp.fileno())
         os.replace(tmp.name, path)
     except BaseException:
@@ -113,6 +122,46 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
             os.unlink(tmp.name)
         raise
     _fsync_folder(folder)
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux allows."""
+    with contextlib.suppress(OSError, ValueError):
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    mask = os.umask(0o022)      # elsewhere: set and restore (not atomic with other threads)
+    os.umask(mask)
+    return mask
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Delete ``.NAME.PID.*.tmp`` files of ``path`` whose writing process no longer runs.
+
+    A name without a PID (from an older chainrule) counts as stale too.  A live writer's file
+    (another process saving the same path now) is left alone.
+    """
+    with contextlib.suppress(OSError):
+        for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+            pid = stale.name[len(path.name) + 2:].split(".", 1)[0]
+            if pid.isdigit() and _running(int(pid)):
+                continue
+            with contextlib.suppress(OSError):
+                stale.unlink()
+
+
+def _running(pid: int) -> bool:
+    """Whether a process with this id exists (on this machine; on Windows, assumed so)."""
+    if pid == os.getpid() or os.name == "nt":   # Windows' os.kill would end the process
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, OverflowError, ValueError):
+        return True             # exists but is not ours (EPERM), or cannot tell: keep it
+    return True
 
 
 def _fsync_folder(folder: Path) -> None:
@@ -170,18 +219,37 @@ def _check_arrays(arrays: Mapping[str, Any]) -> dict[str, np.ndarray]:
     return checked
 
 
+def _check_keys(meta: Mapping[str, Any]) -> None:
+    """Refuse a dict key that is not a str anywhere in ``meta``: JSON would make it one."""
+    stack: list[tuple[str, Any]] = [("meta", meta)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, Mapping):
+            for key, item in value.items():
+                if not isinstance(key, str):
+                    raise DTypeError(
+                        f"save_checkpoint: {where} has the key {key!r} ({type(key).__name__}); "
+                        "JSON keeps only str keys (it would load back as a str, if it saved "
+                        f"at all): use str keys in meta, e.g. {str(key)!r}")
+                stack.append((f"{where}[{key!r}]", item))
+        elif isinstance(value, (list, tuple)):
+            stack.extend((f"{where}[{k}]", item) for k, item in enumerate(value))
+
+
 def save_checkpoint(
     path: str | os.PathLike[str], arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]
 ) -> None:
     """Write ``arrays`` and the JSON-serialisable ``meta`` to ``path`` atomically.
 
     Raises :class:`DTypeError` for a non-numeric array (object arrays included) or metadata that
-    JSON cannot encode, :class:`ShapeError` for an invalid array name, and :class:`DataError`
-    when the destination folder does not exist.  Nothing is written in those cases.
+    JSON cannot encode or would change (a dict key that is not a str), :class:`ShapeError` for
+    an invalid array name, and :class:`DataError` when the destination folder does not exist.
+    Nothing is written in those cases.
     """
     checked = _check_arrays(arrays)
     if not isinstance(meta, Mapping):
         raise DTypeError(f"save_checkpoint: meta must be a dict, got {type(meta).__name__}")
+    _check_keys(meta)
     manifest = {
         name: {"dtype": a.dtype.str, "shape": list(a.shape), "sha256": array_sha256(a)}
         for name, a in checked.items()
@@ -240,9 +308,39 @@ def _parse_header(path: Path, raw: Any) -> dict[str, Any]:
     return header
 
 
-def _read_checked(path: Path, npz: Any, name: str, entry: dict[str, Any]) -> np.ndarray:
+_MAX_DEFLATE_RATIO = 1032   # the most that deflate can expand its input
+
+
+def _read_entry(path: Path, npz: Any, name: str, file_size: int) -> Any:
+    """Read entry ``name`` after checking that its ``.npy`` header declares no more bytes than
+    the entry holds, and the entry no more than the file: a crafted header declaring 10**12
+    elements is a :class:`DataError`, not an allocation of terabytes."""
+    info = npz.zip.getinfo(f"{name}.npy")
+    most = info.compress_size * (1 if info.compress_type == zipfile.ZIP_STORED
+                                 else _MAX_DEFLATE_RATIO)
+    if info.compress_size > file_size or info.file_size > most:
+        raise _damaged(path, f"entry {name!r} claims {info.file_size} bytes ({info.compress_size} "
+                             f"stored) in a file of {file_size} bytes")
+    with npz.zip.open(info) as member:
+        version = np.lib.format.read_magic(member)
+        readers = {(1, 0): np.lib.format.read_array_header_1_0,
+                   (2, 0): np.lib.format.read_array_header_2_0}
+        if version not in readers:
+            raise _damaged(path, f"entry {name!r} is .npy format version {version}, not 1.0 "
+                                 "or 2.0")
+        shape, _, dtype = readers[version](member)
+        header = member.tell()
+    declared = math.prod(shape) * dtype.itemsize
+    if dtype.hasobject or declared != info.file_size - header:
+        raise _damaged(path, f"entry {name!r} declares shape {shape} of {dtype} ({declared} "
+                             f"bytes) but holds {info.file_size - header} bytes of data")
+    return npz[name]
+
+
+def _read_checked(path: Path, npz: Any, name: str, entry: dict[str, Any],
+                  file_size: int) -> np.ndarray:
     """Read one array from the open archive and check it against its manifest entry."""
-    array = npz[name]
+    array = _read_entry(path, npz, name, file_size)
     if not isinstance(array, np.ndarray):
         raise _damaged(path, f"array {name!r} is not stored as a .npy entry")
     expected_shape = tuple(entry["shape"])
@@ -282,6 +380,7 @@ def _load_from(path: Path, handle: IO[bytes]) -> tuple[dict[str, np.ndarray], di
     """Read and check a checkpoint from an open binary file (see :func:`load_checkpoint`)."""
     where = "the first bytes"
     try:
+        file_size = os.fstat(handle.fileno()).st_size
         start = handle.read(len(_ZIP_MAGIC))
         if start != _ZIP_MAGIC:
             raise _damaged(path, f"not a .npz (zip) archive: it starts with {start!r}; it was "
@@ -292,7 +391,7 @@ def _load_from(path: Path, handle: IO[bytes]) -> tuple[dict[str, np.ndarray], di
             where = f"entry {_META_ENTRY!r}"
             if _META_ENTRY not in npz.files:
                 raise _damaged(path, f"it has no {_META_ENTRY!r} manifest")
-            header = _parse_header(path, npz[_META_ENTRY])
+            header = _parse_header(path, _read_entry(path, npz, _META_ENTRY, file_size))
             manifest: dict[str, Any] = header["arrays"]
             stored = set(npz.files) - {_META_ENTRY}
             missing = sorted(set(manifest) - stored)
@@ -306,7 +405,7 @@ def _load_from(path: Path, handle: IO[bytes]) -> tuple[dict[str, np.ndarray], di
             arrays = {}
             for name, entry in manifest.items():
                 where = f"array {name!r}"
-                arrays[name] = _read_checked(path, npz, name, entry)
+                arrays[name] = _read_checked(path, npz, name, entry, file_size)
     except DataError:
         raise
     except _READ_ERRORS as exc:

@@ -303,3 +303,92 @@ def test_failure_mid_write_leaves_old_file_and_no_temp(tmp_path: Path) -> None:
 def test_missing_folder(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="create the folder"):
         save_checkpoint(tmp_path / "no" / "c.npz", {"a": np.ones(1)}, {})
+
+
+@pytest.mark.parametrize("meta", [{1: "a"}, {"rng": {"state": {2: 3}}}, {"h": [{"e": {0.5: 1}}]}])
+def test_meta_with_non_str_keys_is_refused_at_save(tmp_path: Path, meta) -> None:
+    path = tmp_path / "c.npz"
+    with pytest.raises(DTypeError, match=r"save_checkpoint: meta.* has the key .*str keys"):
+        save_checkpoint(path, {"a": np.ones(2)}, meta)
+    assert not path.exists() and os.listdir(tmp_path) == []
+
+
+def _rezip(path: Path, entry: str, shape: tuple) -> None:
+    """Rewrite ``path`` with ``entry``'s .npy header declaring ``shape`` (CRCs made valid)."""
+    import io
+
+    with zipfile.ZipFile(path) as archive:
+        entries = {name: archive.read(name) for name in archive.namelist()}
+    blob, header = entries[entry], io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "<f4", "fortran_order": False, "shape": shape})
+    entries[entry] = header.getvalue() + blob[blob.index(b"\n") + 1:]
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+
+
+@pytest.mark.parametrize("entry", ["a.npy", "__meta__.npy"])
+def test_a_header_declaring_a_trillion_elements_is_refused_before_allocating(
+        tmp_path: Path, entry: str) -> None:
+    import tracemalloc
+
+    path = tmp_path / "c.npz"
+    save_checkpoint(path, {"a": np.ones(3, np.float32)}, {"v": 1})
+    _rezip(path, entry, (10**6, 10**6))
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError, match=r"declares shape \(1000000, 1000000\)"):
+            load_checkpoint(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 10**7
+
+
+def test_a_zip_directory_claiming_a_huge_entry_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "c.npz"
+    save_checkpoint(path, {"a": np.ones(3, np.float32)}, {"v": 1})
+    data = bytearray(path.read_bytes())
+    central = data.rindex(b"PK\x01\x02")          # the last entry's central directory record
+    data[central + 24:central + 28] = (2**31).to_bytes(4, "little")     # uncompressed size
+    path.write_bytes(bytes(data))
+    with pytest.raises(DataError, match="entry 'a' claims 2147483648 bytes"):
+        load_checkpoint(path)
+
+
+def test_temporary_files_of_a_killed_save_are_removed_by_the_next(tmp_path: Path) -> None:
+    path = tmp_path / "c.npz"
+    dead = _exited_pid()
+    for name in (f".c.npz.{dead}.abc123.tmp", ".c.npz.old_naming.tmp"):
+        (tmp_path / name).write_bytes(b"half a checkpoint")
+    live = tmp_path / f".c.npz.{os.getppid()}.xyz.tmp"       # a writer still running: kept
+    live.write_bytes(b"in progress")
+    other = tmp_path / f".d.npz.{dead}.abc.tmp"              # another target's: kept
+    other.write_bytes(b"")
+    save_checkpoint(path, {"a": np.ones(2)}, {})
+    assert sorted(os.listdir(tmp_path)) == sorted(["c.npz", live.name, other.name])
+
+
+def _exited_pid() -> int:
+    import subprocess
+    import sys
+
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                           capture_output=True, text=True, check=True)
+    return int(child.stdout)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_written_files_get_the_mode_the_umask_gives(tmp_path: Path, umask: int) -> None:
+    if os.name == "nt":
+        pytest.skip("POSIX modes")
+    old = os.umask(umask)
+    try:
+        save_checkpoint(tmp_path / "c.npz", {"a": np.ones(2)}, {})
+        with atomic_write(tmp_path / "plain.txt") as handle:
+            handle.write(b"x")
+    finally:
+        os.umask(old)
+    for name in ("c.npz", "plain.txt"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~umask, name

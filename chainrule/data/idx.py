@@ -12,7 +12,9 @@ so MNIST labels start with ``0x00000801`` (uint8, 1-D) and images with ``0x00000
 3-D).  A file is read as gzip when it starts with the gzip signature, whatever its name.
 
 Every problem -- a missing file, a bad magic number, a size that does not match the declared
-dimensions, a corrupt gzip stream -- raises :class:`~chainrule.errors.DataError` naming the file.
+dimensions (a header declaring more than the file can hold is refused before anything that
+size is read or allocated), a corrupt gzip stream -- raises
+:class:`~chainrule.errors.DataError` naming the file.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ IDX_DTYPES: dict[int, np.dtype] = {
 _CODES = {dtype.newbyteorder("="): code for code, dtype in IDX_DTYPES.items()}
 _GZIP_SIGNATURE = b"\x1f\x8b"
 _CHUNK = 1 << 24  # bytes per read
+_MAX_DEFLATE_RATIO = 1032  # the most that deflate expands its input
 _REFETCH = (
     "Re-download the file, or if it came from Debian's package reinstall it: "
     "apt-get install --reinstall dataset-fashion-mnist"
@@ -67,8 +70,13 @@ def _read_exactly(handle: IO[bytes], size: int) -> bytes:
     return b"".join(chunks)
 
 
-def _parse(path: Path, handle: IO[bytes], magic: int | None, unzipped: bool) -> np.ndarray:
-    """Parse an IDX stream from ``handle``; ``magic`` (if given) must match exactly."""
+def _parse(path: Path, handle: IO[bytes], magic: int | None, unzipped: bool,
+           file_size: int) -> np.ndarray:
+    """Parse an IDX stream from ``handle``; ``magic`` (if given) must match exactly.
+
+    ``file_size`` is the size on disk: a header declaring more values than such a file can
+    hold (after gzip's largest expansion, for a gzipped one) is refused before reading on.
+    """
     head = _read_exactly(handle, 4)
     if len(head) < 4:
         raise DataError(f"{path}: truncated IDX file: {len(head)} bytes, too short for the "
@@ -87,6 +95,15 @@ def _parse(path: Path, handle: IO[bytes], magic: int | None, unzipped: bool) -> 
     shape = struct.unpack(f">{ndim}I", dims_raw)
     dtype = IDX_DTYPES[code]
     payload_size = math.prod(shape) * dtype.itemsize
+    # the bytes the file can hold at most: checked before anything of that size is read
+    most = file_size * _MAX_DEFLATE_RATIO if unzipped else file_size
+    if header_size + payload_size > most:
+        raise DataError(
+            f"{path}: truncated or corrupt IDX file: header declares shape {shape} of "
+            f"{dtype.name}, {header_size + payload_size} bytes in all, but a "
+            f"{'gzip ' if unzipped else ''}file of {file_size} bytes cannot hold that many. "
+            f"{_REFETCH}"
+        )
     payload = _read_exactly(handle, payload_size)
     if len(payload) < payload_size:
         raise DataError(
@@ -112,12 +129,14 @@ def read_idx(path: str | os.PathLike[str], *, magic: int | None = None) -> np.nd
     path = Path(path)
     try:
         with open(path, "rb") as raw:
+            size = os.fstat(raw.fileno()).st_size
             signature = raw.read(2)
             raw.seek(0)
             if signature != _GZIP_SIGNATURE:
-                return _parse(path, raw, magic, unzipped=False)
+                return _parse(path, raw, magic, unzipped=False, file_size=size)
             with gzip.GzipFile(fileobj=raw, mode="rb") as unzipped:
-                return _parse(path, unzipped, magic, unzipped=True)  # type: ignore[arg-type]
+                return _parse(path, unzipped, magic, unzipped=True,  # type: ignore[arg-type]
+                              file_size=size)
     except DataError:
         raise
     except FileNotFoundError as exc:

@@ -161,3 +161,22 @@ def test_every_corrupted_byte_gives_data_error_or_an_array(tmp_path: Path, suffi
             assert str(bad) in str(exc)
         else:
             assert isinstance(array, np.ndarray)
+
+
+@pytest.mark.parametrize("suffix", ["", ".gz"])
+def test_a_header_declaring_a_trillion_values_is_refused_before_reading(
+        tmp_path: Path, suffix: str) -> None:
+    import struct
+    import tracemalloc
+
+    path = tmp_path / f"huge-idx{suffix}"
+    blob = bytes([0, 0, 0x08, 2]) + struct.pack(">2I", 10**6, 10**6) + b"\x00" * 64
+    path.write_bytes(gzip.compress(blob) if suffix else blob)
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError, match=r"\(1000000, 1000000\).*cannot hold") as info:
+            read_idx(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert str(path) in str(info.value) and peak < 10**7
