@@ -1,6 +1,6 @@
 """Grad modes: the switches every operator call reads, and the helpers of the graph walks.
 
-``mode`` holds whether operators are recorded (``no_grad`` / ``enable_grad``), anomaly
+``mode`` holds, per thread, whether operators are recorded (``no_grad`` / ``enable_grad``), anomaly
 detection, the forward-mode levels in flight, whether a first-order backward is running its
 rules on plain arrays (``raw``), and the tape of a trace (:mod:`chainrule.replay`).
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import os
+import threading
 import traceback
 from contextlib import contextmanager
 from typing import Iterator
@@ -17,10 +18,16 @@ __all__ = ["mode", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enable
            "detect_anomaly", "gc_paused", "user_frames"]
 
 
-class _Mode:
-    """Process-wide switches read on every operator call (plain attributes: cheap to read)."""
+class _Mode(threading.local):
+    """The switches read on every operator call, one set per thread (as in PyTorch).
 
-    __slots__ = ("grad_enabled", "anomaly", "fwd_levels", "raw", "tape")
+    A ``threading.local``: each thread starts with grad mode on, no anomaly detection, no
+    forward-mode levels, no raw backward and no tape, whatever another thread is doing, so a
+    ``no_grad()`` block in one thread never drops nodes from a graph another thread records.
+    An attribute of a thread-local costs more to read than a slot, so the usual call reads
+    two: ``grad_enabled`` and ``special``, which is true when forward mode, anomaly detection,
+    a raw backward or a trace is on (kept up to date on every write).
+    """
 
     def __init__(self) -> None:
         self.grad_enabled = True
@@ -29,7 +36,15 @@ class _Mode:
         self.raw = False            # inside a first-order backward: operators return arrays
         self.tape = None            # chainrule.replay is tracing: every operator call is kept
 
+    def __setattr__(self, name: str, value) -> None:
+        super().__setattr__(name, value)
+        if name in _SPECIAL and hasattr(self, "tape"):
+            # one flag for the rare cases, so the usual call reads two attributes, not five
+            super().__setattr__("special", bool(self.fwd_levels or self.anomaly or self.raw
+                                                or self.tape is not None))
 
+
+_SPECIAL = frozenset({"anomaly", "fwd_levels", "raw", "tape"})
 mode = _Mode()
 
 

@@ -139,13 +139,15 @@ class Op:
                 if isinstance(a, Tensor) and a._rg:
                     if ans.dtype.kind != "f":
                         break
-                    if (m.fwd_levels or m.anomaly or m.tape is not None or m.raw or self.view
+                    if (m.special or self.view
                             or (self.elementwise and self._broadcasts(args, ans))):
                         return self._apply(args, params, ans, True)
                     return Tensor._wrap(ans, self._record(args, params, ans))  # the usual case
-        if m.fwd_levels or m.anomaly or self.view or m.tape is not None:
+        if m.special or self.view:
+            if m.raw:           # a first-order backward's rules work on arrays
+                return ans
             return self._apply(args, params, ans, False)
-        return ans if m.raw else Tensor._wrap(ans)
+        return Tensor._wrap(ans)
 
     def _apply(self, args, params, ans, rec: bool):
         """Record a node (``rec``), carry forward-mode tangents and check for anomalies."""
