@@ -193,11 +193,19 @@ class Module:
                         strict: bool = True) -> tuple[list[str], list[str]]:
         """Copy ``state`` into the parameters, after checking every key first.
 
+        ``state`` must be a dict (:class:`DTypeError` otherwise, naming the parameters wanted).
+
         With ``strict`` every parameter must be in ``state`` and nothing else may be.  Each
         value must have its parameter's shape and dtype.  All problems are reported together
         in one :class:`ShapeError`, and then nothing is copied.  Returns ``(missing,
         unexpected)`` key lists (both empty under ``strict``).
         """
+        if not isinstance(state, Mapping):
+            names = ", ".join(repr(k) for k, _ in self.named_parameters()) or "none"
+            raise DTypeError(
+                f"load_state_dict({type(self).__name__}): state must be a dict of parameter "
+                f"name -> array, as state_dict() returns, got {type(state).__name__}; this "
+                f"module's parameters are {names}")
         own = dict(self.named_parameters())
         missing = [k for k in own if k not in state]
         unexpected = [k for k in state if k not in own]

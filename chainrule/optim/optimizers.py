@@ -138,10 +138,13 @@ class Optimizer:
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Restore a :meth:`state_dict` after checking all of it; every problem is reported.
 
-        The groups must match in number and size, and each array its parameter's shape and
-        dtype; otherwise :class:`ShapeError` lists every problem and nothing changes.
+        ``state_dict`` must be a dict with ``"state"`` and ``"param_groups"``
+        (:class:`DTypeError` otherwise).  The groups must match in number and size, each
+        option must be valid, and each array its parameter's shape and dtype; otherwise
+        :class:`ShapeError` lists every problem and nothing changes.
         """
         where = f"{type(self).__name__}.load_state_dict"
+        _check_layout(where, state_dict)
         params = self._params()
         groups, problems = list(state_dict["param_groups"]), []
         if len(groups) != len(self.param_groups):
@@ -151,6 +154,10 @@ class Optimizer:
             if len(saved["params"]) != len(own["params"]):
                 problems.append(f"group {k} has {len(saved['params'])} parameter(s) in the "
                                 f"state, {len(own['params'])} in this optimizer")
+            try:
+                self._check_group(self._merged(own, saved))
+            except (ShapeError, DTypeError, TypeError, ValueError) as exc:
+                problems.append(f"group {k}: {exc}")
         state = {int(i): entry for i, entry in state_dict["state"].items()}
         for i, entry in sorted(state.items()):
             if not 0 <= i < len(params):
@@ -163,21 +170,30 @@ class Optimizer:
                     problems.append(f"state {key!r} of parameter {i}: shape {value.shape}, "
                                     f"dtype {value.dtype}, but the parameter has shape "
                                     f"{params[i].shape}, dtype {params[i].dtype}")
+                elif isinstance(value, bool) or not isinstance(value, (np.ndarray, Real)):
+                    problems.append(f"state {key!r} of parameter {i}: {value!r:.40} is not an "
+                                    "array or a number")
         if problems:
             raise ShapeError(f"{where}: {len(problems)} problem(s), nothing was loaded:\n  "
                              + "\n  ".join(problems)
                              + "\nbuild the optimizer over the same parameters, in the same "
                              "groups and order, as the one that was saved")
         for saved, own in zip(groups, self.param_groups):
-            for key, value in saved.items():
-                if key != "params":
-                    default = self.defaults.get(key)
-                    own[key] = tuple(value) if isinstance(default, tuple) else value
+            own.update(self._merged(own, saved))
         self.state = {
             id(params[i]): {key: (backend.xp.array(v, copy=True) if isinstance(v, np.ndarray)
                                   else v) for key, v in entry.items()}
             for i, entry in state.items()
         }
+
+    def _merged(self, own: dict[str, Any], saved: Mapping[str, Any]) -> dict[str, Any]:
+        """``own`` group with ``saved``'s options (tuples where the defaults have tuples)."""
+        merged = dict(own)
+        for key, value in saved.items():
+            if key != "params":
+                default = self.defaults.get(key)
+                merged[key] = tuple(value) if isinstance(default, tuple) else value
+        return merged
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]
@@ -186,6 +202,33 @@ class Optimizer:
                                 if key != "params")
             lines.append(f"  group {k}: {len(group['params'])} parameter(s), {options}")
         return "\n".join(lines + [")"])
+
+
+def _check_layout(where: str, state_dict: Any) -> None:
+    """Refuse a state dict without the parts :meth:`Optimizer.state_dict` writes."""
+    fix = "pass what state_dict() returned"
+    if not isinstance(state_dict, Mapping):
+        raise DTypeError(f"{where}: expected a dict with 'state' and 'param_groups', got "
+                         f"{type(state_dict).__name__}; {fix}")
+    missing = [key for key in ("state", "param_groups") if key not in state_dict]
+    if missing:
+        raise DTypeError(f"{where}: the dict lacks {' and '.join(map(repr, missing))} (it has "
+                         f"{sorted(map(str, state_dict))}); {fix}")
+    groups, state = state_dict["param_groups"], state_dict["state"]
+    if not isinstance(groups, (list, tuple)) or not all(
+            isinstance(g, Mapping) and isinstance(g.get("params"), (list, tuple))
+            for g in groups):
+        raise DTypeError(f"{where}: 'param_groups' must be a list of dicts, each with a "
+                         f"'params' list, got {groups!r:.80}; {fix}")
+    if not isinstance(state, Mapping) or not all(
+            isinstance(entry, Mapping) for entry in state.values()):
+        raise DTypeError(f"{where}: 'state' must be a dict of parameter index -> dict, got "
+                         f"{state!r:.80}; {fix}")
+    for index in state:
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer, str)) \
+                or not str(index).isdigit():
+            raise DTypeError(f"{where}: 'state' has the key {index!r}; keys are parameter "
+                             f"indices 0, 1, ...; {fix}")
 
 
 def _plain(value: Any) -> Any:
