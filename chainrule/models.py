@@ -33,11 +33,11 @@ import numpy as np
 from . import functional as F
 from .errors import ShapeError
 from .core.modes import is_grad_enabled
-from .nn.init import _generator
-from .nn.layers import INITS, Linear, _as_tensor, _count
+from .nn.init import as_generator
+from .nn.layers import INITS, Linear, as_tensor, positive_count
 from .nn.layers import activation as make_activation
 from .nn.module import Module, Sequential, parameter
-from .core.tensor import Tensor
+from .core.tensor import DISPLAY, Tensor
 
 __all__ = ["ChapterMLP", "MLP"]
 
@@ -57,16 +57,8 @@ class _Objective(Module):
 
     def _repr_svg_(self) -> str | None:
         """The model's computational graph on one example, drawn in a notebook."""
-        from .memory.report import model_io          # drawing sits above the models: import late
-        from .viz.dot import repr_svg
-
-        inputs, _, dtype = model_io(self)
-        x = Tensor(np.zeros((1, inputs), dtype=dtype), name="x")
-        y = Tensor(np.zeros(1, dtype=np.int64), name="y")
-        try:
-            return repr_svg(self.objective(x, y))
-        finally:
-            self.clear_intermediates()
+        draw = DISPLAY.get("model")                  # chainrule.viz registers it
+        return draw(self) if draw is not None else None
 
     def clear_intermediates(self) -> None:
         """Drop the stored intermediates and objective (and the graphs they keep alive)."""
@@ -126,9 +118,9 @@ class ChapterMLP(_Objective):
                  dtype: Any = np.float32, seed: int | None = None, *,
                  init: str = "kaiming") -> None:
         super().__init__()
-        self.inputs = _count(inputs, "inputs", "ChapterMLP")
-        self.hidden = _count(hidden, "hidden", "ChapterMLP")
-        self.outputs = _count(outputs, "outputs", "ChapterMLP")
+        self.inputs = positive_count(inputs, "inputs", "ChapterMLP")
+        self.hidden = positive_count(hidden, "hidden", "ChapterMLP")
+        self.outputs = positive_count(outputs, "outputs", "ChapterMLP")
         self.activation = activation
         self.phi = make_activation(activation)
         self.weight_decay = _check_decay(weight_decay, "ChapterMLP")
@@ -136,7 +128,7 @@ class ChapterMLP(_Objective):
         if init not in INITS:
             raise ShapeError(f"ChapterMLP: unknown init {init!r}; choose one of "
                              f"{', '.join(INITS)}")
-        rng = _generator(seed)
+        rng = as_generator(seed)
         self.W1 = parameter(np.zeros((self.hidden, self.inputs), self.dtype), name="W1")
         self.W2 = parameter(np.zeros((self.outputs, self.hidden), self.dtype), name="W2")
         INITS[init](self.W1, rng)
@@ -146,7 +138,7 @@ class ChapterMLP(_Objective):
 
     def forward(self, x: Any) -> Tensor:
         """Return the logits ``o`` for ``x`` of shape (N, inputs) or (inputs,)."""
-        x = _as_tensor(x, self.dtype)
+        x = as_tensor(x, self.dtype)
         if x.ndim not in (1, 2) or x.shape[-1] != self.inputs:
             raise ShapeError(f"ChapterMLP: x.shape={x.shape}; expected (N, {self.inputs}) or "
                              f"({self.inputs},)")
@@ -187,11 +179,11 @@ class MLP(_Objective):
         if len(widths) < 2:
             raise ShapeError(f"MLP: widths={widths} needs at least an input and an output "
                              "width, e.g. [784, 10]")
-        self.widths = [_count(w, f"widths[{i}]", "MLP") for i, w in enumerate(widths)]
+        self.widths = [positive_count(w, f"widths[{i}]", "MLP") for i, w in enumerate(widths)]
         make_activation(activation)      # check the name before building anything
         self.activation = activation
         self.weight_decay = _check_decay(weight_decay, "MLP")
-        rng = _generator(seed)
+        rng = as_generator(seed)
         self.layers = Sequential()
         for i, (n_in, n_out) in enumerate(zip(self.widths[:-1], self.widths[1:])):
             if i:
@@ -203,7 +195,7 @@ class MLP(_Objective):
 
     def forward(self, x: Any) -> Tensor:
         """Return the logits ``o`` for ``x`` of shape (N, widths[0]) or (widths[0],)."""
-        x = _as_tensor(x, self.layers[0].weight.dtype)
+        x = as_tensor(x, self.layers[0].weight.dtype)
         named: dict[str, Tensor] = {}
         recording = is_grad_enabled()    # a prediction keeps no intermediates alive
         last = len(self.layers) - 1

@@ -22,7 +22,7 @@ import re
 
 from .args import check_fits, positive_float, positive_int
 from ..errors import ChainruleError
-from ..viz.view import format_bytes
+from ..memory import format_bytes
 
 __all__ = ["add_partition_parser", "partition_command", "parse_size", "comparison_table"]
 

@@ -10,7 +10,12 @@ from .backward import root_grad
 from . import graph, modes
 from ..errors import DTypeError, GraphError, ReplayError
 
-__all__ = ["Tensor"]
+__all__ = ["Tensor", "DISPLAY"]
+
+#: How a notebook draws a tensor or a model: ``{"tensor": fn, "model": fn}``, each ``fn(obj)``
+#: giving SVG text or None.  Drawing sits far above the core, so :mod:`chainrule.viz` fills
+#: this in when it is imported (``import chainrule`` does), and the core never imports it.
+DISPLAY: dict = {}
 
 
 class Tensor:
@@ -347,9 +352,8 @@ class Tensor:
     # ----------------------------------------------------------------- display
     def _repr_svg_(self) -> str | None:
         """The graph that made this tensor, drawn in a notebook (None without a renderer)."""
-        from ..viz.dot import repr_svg
-
-        return repr_svg(self)
+        draw = DISPLAY.get("tensor")
+        return draw(self) if draw is not None else None
 
     def __repr__(self) -> str:
         body = np.array2string(self.numpy(), separator=", ", threshold=20, edgeitems=2,

@@ -11,11 +11,11 @@ exception on any rank prints the rank and the error and aborts the whole job, so
 rank never leaves the others waiting.
 """
 
-from .comm import Comm, DistributedError, fingerprint, install_excepthook
+from .comm import Comm, DistributedError, fail, fingerprint, install_excepthook, world
 from .data_parallel import DEFAULT_BUCKET_BYTES, DataParallel, shard_loader
 from .pipeline import Pipeline, balanced_bounds, micro_batch_slices
-from .launch import (env_world, fail, is_root_process, mpi_missing, mpiexec_command,
-                     mpiexec_path, under_mpiexec, world)
+from .launch import (env_world, is_root_process, mpi_missing, mpiexec_command, mpiexec_path,
+                     under_mpiexec)
 
 install_excepthook()
 

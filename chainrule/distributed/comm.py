@@ -35,9 +35,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import ChainruleError, DTypeError
-from .launch import env_world, mpi_missing
+from .launch import env_world, is_root_process, mpi_missing, mpi_world, under_mpiexec
 
-__all__ = ["Comm", "DistributedError", "install_excepthook", "fingerprint", "abort_world"]
+__all__ = ["Comm", "DistributedError", "install_excepthook", "fingerprint", "abort_world", "world",
+           "fail"]
 
 
 class DistributedError(ChainruleError):
@@ -300,3 +301,42 @@ def install_excepthook() -> None:
     if sys.excepthook is not _abort_on_uncaught:
         _previous_hook = sys.excepthook
         sys.excepthook = _abort_on_uncaught
+
+
+def world(requested: bool | None = None):
+    """The world communicator (a :class:`~chainrule.distributed.comm.Comm`) or None.
+
+    ``requested=None`` detects: a Comm when started by a launcher with two or more ranks,
+    else None (one ordinary process).  ``True`` always gives a Comm (MPI with one rank is
+    fine); ``False`` always None.  Without mpi4py, asking for MPI, or being started as one of
+    several ranks, raises :class:`~chainrule.errors.ChainruleError` saying how to install it.
+    """
+    if requested is False or (requested is None and not under_mpiexec()):
+        return None
+    missing = mpi_missing()
+    if missing is not None:
+        found = env_world()
+        why = (f"started by mpiexec as rank {found[0]} of {found[1]}" if found and found[1] > 1
+               else "--distributed asks for MPI")
+        raise ChainruleError(f"{why}, but {missing}")
+    return Comm()
+
+
+def fail(prog: str, error: BaseException, status: int = 1) -> int:
+    """Report ``error`` once for the whole job and return ``status``, or abort the job.
+
+    An error that every rank raised together (a :class:`DistributedError` with
+    ``collective=True``, or any error before MPI started) is printed by rank 0 alone as
+    ``prog: error: ...``, and every rank returns ``status``.  Any other error while two or
+    more ranks run MPI is this rank's alone: it is printed with the rank and the job is
+    aborted with ``MPI_Abort`` (the other ranks would otherwise wait for it for ever).
+    """
+    running = mpi_world()
+    if running is not None and running[1] > 1 and not getattr(error, "collective", False):
+        rank, size = running
+        print(f"{prog}: rank {rank} of {size}: error: {error}; aborting the MPI job",
+              file=sys.stderr, flush=True)
+        abort_world(sys.modules["mpi4py.MPI"].COMM_WORLD, status)
+    if is_root_process():
+        print(f"{prog}: error: {error}", file=sys.stderr, flush=True)
+    return status

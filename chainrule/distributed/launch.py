@@ -27,7 +27,7 @@ from pathlib import Path
 from ..errors import ChainruleError
 
 __all__ = ["INSTALL_HINT", "env_world", "under_mpiexec", "is_root_process", "mpi_missing",
-           "mpiexec_path", "mpiexec_command", "world", "fail"]
+           "mpiexec_path", "mpiexec_command", "mpi_world"]
 
 INSTALL_HINT = "pip install 'chainrule[dist]' (mpi4py and the mpich wheel)"
 _ENV_PAIRS = (("PMI_RANK", "PMI_SIZE"), ("OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"),
@@ -53,7 +53,7 @@ def under_mpiexec() -> bool:
     return found is not None and found[1] > 1
 
 
-def _mpi_world() -> tuple[int, int] | None:
+def mpi_world() -> tuple[int, int] | None:
     """``(rank, size)`` of MPI_COMM_WORLD if this process has MPI running now, else None."""
     mpi = sys.modules.get("mpi4py.MPI")
     if mpi is None or not mpi.Is_initialized() or mpi.Is_finalized():
@@ -63,7 +63,7 @@ def _mpi_world() -> tuple[int, int] | None:
 
 def is_root_process() -> bool:
     """True unless this process is a rank other than 0 (the one that speaks for the job)."""
-    found = _mpi_world() or env_world()
+    found = mpi_world() or env_world()
     return found is None or found[0] == 0
 
 
@@ -95,46 +95,3 @@ def mpiexec_command(ranks: int, *args: str) -> list[str]:
         raise ChainruleError(f"no mpiexec found beside {sys.executable} or on PATH; "
                              f"{INSTALL_HINT}")
     return [found, "-n", str(int(ranks)), sys.executable, *args]
-
-
-def world(requested: bool | None = None):
-    """The world communicator (a :class:`~chainrule.distributed.comm.Comm`) or None.
-
-    ``requested=None`` detects: a Comm when started by a launcher with two or more ranks,
-    else None (one ordinary process).  ``True`` always gives a Comm (MPI with one rank is
-    fine); ``False`` always None.  Without mpi4py, asking for MPI, or being started as one of
-    several ranks, raises :class:`~chainrule.errors.ChainruleError` saying how to install it.
-    """
-    if requested is False or (requested is None and not under_mpiexec()):
-        return None
-    missing = mpi_missing()
-    if missing is not None:
-        found = env_world()
-        why = (f"started by mpiexec as rank {found[0]} of {found[1]}" if found and found[1] > 1
-               else "--distributed asks for MPI")
-        raise ChainruleError(f"{why}, but {missing}")
-    from .comm import Comm
-
-    return Comm()
-
-
-def fail(prog: str, error: BaseException, status: int = 1) -> int:
-    """Report ``error`` once for the whole job and return ``status``, or abort the job.
-
-    An error that every rank raised together (a :class:`DistributedError` with
-    ``collective=True``, or any error before MPI started) is printed by rank 0 alone as
-    ``prog: error: ...``, and every rank returns ``status``.  Any other error while two or
-    more ranks run MPI is this rank's alone: it is printed with the rank and the job is
-    aborted with ``MPI_Abort`` (the other ranks would otherwise wait for it for ever).
-    """
-    running = _mpi_world()
-    if running is not None and running[1] > 1 and not getattr(error, "collective", False):
-        rank, size = running
-        print(f"{prog}: rank {rank} of {size}: error: {error}; aborting the MPI job",
-              file=sys.stderr, flush=True)
-        from .comm import abort_world
-
-        abort_world(sys.modules["mpi4py.MPI"].COMM_WORLD, status)
-    if is_root_process():
-        print(f"{prog}: error: {error}", file=sys.stderr, flush=True)
-    return status

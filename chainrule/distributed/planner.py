@@ -55,7 +55,7 @@ import numpy as np
 from ..errors import ChainruleError
 from ..models import MLP
 from ..nn.module import Sequential
-from ..viz.view import format_bytes
+from ..memory import format_bytes
 from .stage_memory import StageCost, stage_cost
 
 __all__ = ["PlanError", "StageCost", "Cut", "Plan", "plan_partition", "plan_mlp",

@@ -78,7 +78,7 @@ def fans(shape: tuple[int, ...]) -> tuple[int, int]:
     return shape[1] * receptive, shape[0] * receptive
 
 
-def _generator(generator: Generator) -> np.random.Generator:
+def as_generator(generator: Generator) -> np.random.Generator:
     if generator is None:
         return random.generator
     if isinstance(generator, np.random.Generator):
@@ -116,7 +116,7 @@ def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0,
     """Fill ``t`` with samples of N(mean, std^2)."""
     if std < 0:
         raise ShapeError(f"normal_: std={std} is negative; pass std >= 0")
-    return _fill(t, _generator(generator).normal(mean, std, size=t.shape))
+    return _fill(t, as_generator(generator).normal(mean, std, size=t.shape))
 
 
 def uniform_(t: Tensor, low: float = 0.0, high: float = 1.0,
@@ -124,7 +124,7 @@ def uniform_(t: Tensor, low: float = 0.0, high: float = 1.0,
     """Fill ``t`` with samples of U(low, high)."""
     if high < low:
         raise ShapeError(f"uniform_: low={low} > high={high}; swap them")
-    return _fill(t, _generator(generator).uniform(low, high, size=t.shape))
+    return _fill(t, as_generator(generator).uniform(low, high, size=t.shape))
 
 
 def zeros_(t: Tensor) -> Tensor:

@@ -34,14 +34,14 @@ INITS = {
 }
 
 
-def _as_tensor(x: Any, dtype: Any = None) -> Tensor:
+def as_tensor(x: Any, dtype: Any = None) -> Tensor:
     """``x`` itself if it is a Tensor, else a constant tensor of it (in ``dtype`` if given)."""
     if isinstance(x, Tensor):
         return x
     return tensor(x, dtype=dtype)
 
 
-def _count(value: Any, what: str, where: str) -> int:
+def positive_count(value: Any, what: str, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ShapeError(f"{where}: {what}={value!r} must be a positive int")
     return int(value)
@@ -62,8 +62,8 @@ class Linear(Module):
                  dtype: Any = np.float32, init: str = "kaiming",
                  generator: np.random.Generator | int | None = None) -> None:
         super().__init__()
-        self.in_features = _count(in_features, "in_features", "Linear")
-        self.out_features = _count(out_features, "out_features", "Linear")
+        self.in_features = positive_count(in_features, "in_features", "Linear")
+        self.out_features = positive_count(out_features, "out_features", "Linear")
         if init not in INITS:
             raise ShapeError(f"Linear: unknown init {init!r}; choose one of "
                              f"{', '.join(INITS)}")
@@ -74,7 +74,7 @@ class Linear(Module):
 
     def forward(self, x: Any) -> Tensor:
         """Return ``x @ weight.T (+ bias)``; ``x`` is (N, in_features) or (in_features,)."""
-        x = _as_tensor(x, self.weight.dtype)
+        x = as_tensor(x, self.weight.dtype)
         if x.ndim not in (1, 2) or x.shape[-1] != self.in_features:
             raise ShapeError(
                 f"{self!r}: input shape {x.shape} does not fit; expected (N, "
@@ -93,7 +93,7 @@ class ReLU(Module):
 
     def forward(self, x: Any) -> Tensor:
         """Apply ReLU."""
-        return F.relu(_as_tensor(x))
+        return F.relu(as_tensor(x))
 
 
 class Sigmoid(Module):
@@ -101,7 +101,7 @@ class Sigmoid(Module):
 
     def forward(self, x: Any) -> Tensor:
         """Apply the logistic sigmoid."""
-        return F.sigmoid(_as_tensor(x))
+        return F.sigmoid(as_tensor(x))
 
 
 class Tanh(Module):
@@ -109,7 +109,7 @@ class Tanh(Module):
 
     def forward(self, x: Any) -> Tensor:
         """Apply tanh."""
-        return F.tanh(_as_tensor(x))
+        return F.tanh(as_tensor(x))
 
 
 #: Activation modules by name (the names ``activation=`` accepts in models).
@@ -140,7 +140,7 @@ class Dropout(Module):
 
     def forward(self, x: Any) -> Tensor:
         """Drop and rescale in training mode; return ``x`` unchanged in evaluation mode."""
-        x = _as_tensor(x)
+        x = as_tensor(x)
         if not self.training or self.p == 0.0:
             return x
         keep = random.generator.random(x.shape) >= self.p

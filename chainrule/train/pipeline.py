@@ -34,7 +34,7 @@ from .. import backend
 from ..distributed import Pipeline
 from ..errors import ShapeError
 from ..models import ChapterMLP
-from ..nn.layers import _as_tensor
+from ..nn.layers import as_tensor
 from ..nn.layers import activation as make_activation
 from ..nn.module import Module, Sequential
 from ..optim import SGD, unflatten_state_dict
@@ -56,7 +56,7 @@ class _MatMul(Module):
 
     def forward(self, x: Any) -> Tensor:
         """Return ``x @ weight.T``."""
-        return _as_tensor(x, self.weight.dtype) @ self.weight.T
+        return as_tensor(x, self.weight.dtype) @ self.weight.T
 
     def extra_repr(self) -> str:
         return f"{self.weight.name}: {tuple(self.weight.shape)}"
