@@ -7,8 +7,8 @@ import numpy as np
 from .. import backend
 from .backward import backward as backpropagate
 from .backward import root_grad
-from . import graph, modes
-from ..errors import DTypeError, GraphError, ReplayError
+from . import graph, inplace
+from ..errors import DTypeError, GraphError
 
 __all__ = ["Tensor", "DISPLAY"]
 
@@ -181,23 +181,7 @@ class Tensor:
 
     # ----------------------------------------------------------------- in place
     def _mutated(self) -> None:
-        if modes.mode.tape is not None:
-                raise ReplayError(
-                f"in-place change of a tensor (shape {self.shape}) inside a function being "
-                "traced by cr.compile/cr.trace: a replay cannot repeat it; return the values "
-                "and change the tensor outside the traced function")
-        if modes.mode.grad_enabled and self._rg:
-            raise GraphError(
-                f"in-place change of a tensor that requires grad (shape {self.shape}) while "
-                "recording: do it inside `with cr.no_grad():` (as optimizers do)"
-            )
-        root = self if self._base is None else self._base
-        root._version += 1          # views share their base's counter: one memory, one count
-        for t in (self, root):
-            node = t._node
-            if node is not None and node.op._ans_at >= 0 and node.saved is not None:
-                # its saved output is stale now: a later backward through it says so
-                node.versions = {**(node.versions or {}), "ans": root._version}
+        inplace.mutated(self)
 
     def __setitem__(self, index, value) -> None:
         self._mutated()
@@ -234,6 +218,24 @@ class Tensor:
         self._mutated()
         self._data[...] = 0
         return self
+
+    def __iadd__(self, other):
+        return inplace.arith(self, other, "add")
+
+    def __isub__(self, other):
+        return inplace.arith(self, other, "sub")
+
+    def __imul__(self, other):
+        return inplace.arith(self, other, "mul")
+
+    def __itruediv__(self, other):
+        return inplace.arith(self, other, "div")
+
+    def __ipow__(self, other):
+        return inplace.arith(self, other, "pow")
+
+    def __imatmul__(self, other):
+        return inplace.refuse_matmul(self, other)
 
     # ----------------------------------------------------------------- operators
     def __add__(self, other):
