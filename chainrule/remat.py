@@ -28,6 +28,7 @@ from . import backend as B
 from .autodiff import grad, jvp
 from .errors import ChainruleError, GraphError, ShapeError
 from .functional import tanh
+from .core.fields import Memory
 from .core.graph import Node
 from .core.modes import mode
 from .core.op import BadInput, Op, Sample
@@ -212,6 +213,7 @@ def _bad_inputs():
 CHECKPOINT = Op(
     "checkpoint", _forward, inputs="*args", saves=("*",), vjp=_vjp, jvp=_jvp,
     samples=_samples, bad_inputs=_bad_inputs,
+    memory=Memory(region=lambda node: inner_tensor(node)),    # the region, for the replay
     doc="``fn(*args)``, keeping only the inputs for backward and recomputing the rest.")
 
 

@@ -15,7 +15,10 @@ An operator is declared once, with
   for small non-differentiable arrays (a ReLU mask); a recorded node keeps only what the
   rules of its inputs that take a gradient read (:mod:`chainrule.core.saves`);
 - ``samples`` and ``bad_inputs``: the test inputs (with their domain) and the inputs that must
-  raise, which the generated tests consume.
+  raise, which the generated tests consume;
+- ``view``, ``book`` and ``memory``: whether its output shares its input's memory, how the
+  chapter writes it, and what the memory model replays (:mod:`chainrule.core.fields`), read by
+  the drawings, the derivation and :mod:`chainrule.memory` instead of its name.
 
 A rule uses only chainrule's functions and the arithmetic operators, never tensor-only methods:
 the same rule runs on tensors when the backward pass is recorded (``create_graph=True`` or
@@ -37,6 +40,7 @@ from ..errors import AnomalyError, ChainruleError, DTypeError, GraphError, Shape
 from .graph import Node
 from .modes import mode, user_frames
 from . import saves as node_saves
+from .fields import Book, Memory
 from .saves import dtype_of as _dtype
 from .saves import shape_of as _shape
 from .tensor import Tensor
@@ -71,8 +75,9 @@ class Op:
 
     def __init__(self, name: str, forward: Callable, *, inputs: tuple[str, ...] | str,
                  vjp=None, jvp=None, saves: tuple[str, ...] = (), residuals=None,
-                 elementwise: bool = False, view: bool = False, samples=None, bad_inputs=None,
-                 hint: str = "", doc: str = ""):
+                 elementwise: bool = False, view: bool | Callable = False, samples=None,
+                 bad_inputs=None, hint: str = "", doc: str = "", book: Book | None = None,
+                 memory: Memory | None = None):
         if name in OPS:
             raise ValueError(f"operator {name!r} is declared twice")
         self.name = name
@@ -85,7 +90,9 @@ class Op:
         self.saves = tuple(saves)
         self.residuals = residuals
         self.elementwise = elementwise
-        self.view = view            # the output may share its first input's memory
+        self.view = view            # the output shares its first input's memory (see is_view)
+        self.book = book or Book()
+        self.memory = memory or Memory()
         self.samples = samples
         self.bad_inputs = bad_inputs
         self.hint = hint
@@ -110,6 +117,11 @@ class Op:
             rule = self.vjp
             return lambda g, *saved, **params: rule(i, g, *saved, **params)
         return self.vjp[i]
+
+    def is_view(self, params, in_shapes, shape) -> bool:
+        """Whether the output, of ``shape``, shares its first input's memory in this call."""
+        view = self.view
+        return bool(view(params, in_shapes, shape) if callable(view) else view)
 
     def __repr__(self) -> str:
         return f"<Op {self.name}>"
@@ -172,7 +184,7 @@ class Op:
         if m.raw:
             return ans
         out = Tensor._wrap(ans, node)
-        if self.view:
+        if self.view and self.is_view(params, [_shape(_data(a)) for a in args], ans.shape):
             _link_view(out, args[0], ans)
         if fwd:
             self._push_tangents(args, params, out, node)

@@ -19,9 +19,10 @@ import numpy as np
 from .. import functional as F
 from ..errors import ShapeError
 from ..core.modes import set_grad_enabled
-from ..memory.report import _scale
-from ..memory.plan import _Buf, _plan
-from ..memory.simulate import FIXED_BYTES, NODE_BYTES, _backward, _forward, _grad, _Heap
+from ..memory.report import scale_plan
+from ..memory.plan import Buf, build_plan
+from ..memory.simulate import (FIXED_BYTES, NODE_BYTES, Heap, new_grad, replay_backward,
+                               replay_forward)
 from ..nn.module import Sequential
 from ..core.tensor import Tensor
 from .pipeline import micro_batch_slices
@@ -71,7 +72,7 @@ def _trace(layers: list, width: int, n: int, dtype, first: bool, last: bool):
         inp = Tensor(np.zeros((n, width), dtype), requires_grad=not first)
         out = Sequential(*layers)(inp)
         root = F.cross_entropy(out, np.zeros(n, np.int64)) * 0.5 if last else out
-        return _plan(root, [out]), int(out.shape[-1])
+        return build_plan(root, [out]), int(out.shape[-1])
 
 
 def _flops(layers: list, batch_size: int, first: bool) -> int:
@@ -84,7 +85,7 @@ def _flops(layers: list, batch_size: int, first: bool) -> int:
     return total
 
 
-class _Log(_Heap):
+class _Log(Heap):
     """A heap that writes down what a walk does, to be applied once its results are known."""
 
     def __init__(self) -> None:
@@ -104,7 +105,7 @@ class _Log(_Heap):
         self.events.append(("forget", list(bufs)))
 
 
-def _accumulating(heap: _Heap, log: _Log, merged: set[int]) -> None:
+def _accumulating(heap: Heap, log: _Log, merged: set[int]) -> None:
     """Apply a later micro-batch's backward walk to ``heap``, its parameter gradients summed
     into the ``.grad`` already there as the engine does (``p.grad = p.grad + g`` as soon as
     ``g`` is made).  The walk kept each ``g`` (ids in ``merged``) to return it, with one last
@@ -128,12 +129,12 @@ def _accumulating(heap: _Heap, log: _Log, merged: set[int]) -> None:
 def _replay(a, b, rows: list[int], width: int, out_width: int, itemsize: int,
             last: bool) -> tuple[int, int]:
     """Peak and saved bytes of the GPipe schedule on one stage, replayed on array sizes."""
-    heap, plans = _Heap(), [_scale(a, b, r) for r in rows]
-    inputs = [_Buf((r, width), itemsize, "out", "input") for r in rows]
-    saved: dict[int, _Buf] = {}
+    heap, plans = Heap(), [scale_plan(a, b, r) for r in rows]
+    inputs = [Buf((r, width), itemsize, "out", "input") for r in rows]
+    saved: dict[int, Buf] = {}
     for plan, buf in zip(plans, inputs):                 # forward, micro-batch by micro-batch
         heap.hold(buf)
-        _forward(plan, heap, training=True)
+        replay_forward(plan, heap, training=True)
         saved.update({id(x): x for s in plan.steps for _, x in s.saved
                       if x.kind not in ("param", "input")})
     params = [j for j, (p, q) in enumerate(zip(a.buffers, b.buffers))
@@ -142,16 +143,16 @@ def _replay(a, b, rows: list[int], width: int, out_width: int, itemsize: int,
     for i in reversed(range(len(rows))):                 # backward, in reverse
         plan, seed = plans[i], None
         if not last:
-            seed = _grad((rows[i], out_width), itemsize)
+            seed = new_grad((rows[i], out_width), itemsize)
             heap.hold(seed.buf)
             if local is not None:
                 heap.drop(local.buf)
             local = seed
         if i == len(rows) - 1:                           # the first walk makes the .grad
-            _backward(plan, heap, seed=seed, targets=True)   # (and the input's, to send)
+            replay_backward(plan, heap, seed=seed, targets=True)   # (and the input's, to send)
         else:
             log = _Log()
-            got = _backward(plan, log, seed=seed, targets=True)
+            got = replay_backward(plan, log, seed=seed, targets=True)
             merged = {id(got[id(plan.buffers[j])].buf) for j in params
                       if id(plan.buffers[j]) in got}
             _accumulating(heap, log, merged)

@@ -1,11 +1,13 @@
 """A recorded graph as sizes: the plan :mod:`chainrule.memory.simulate` walks.
 
-:func:`_plan` reads a recorded graph (never running it) into steps (:class:`_Step`), one
-per node in topological order, each with its output and input buffers (:class:`_Buf`: shape,
+:func:`build_plan` reads a recorded graph (never running it) into steps (:class:`Step`), one
+per node in topological order, each with its output and input buffers (:class:`Buf`: shape,
 element size, kind), the step that made each input, and the buffers its node saved for
-backward, labelled as the memory table prints them.  A view's output is its input's buffer;
-arrays that share one base are one buffer; a checkpoint node carries the plan of the region
-it recomputes.
+backward, labelled as the memory table prints them.  What each operator does to memory is
+read from its record: a view's output (``op.is_view``) is its input's buffer; arrays that
+share one base are one buffer; an operator whose VJP recomputes a region
+(``op.memory.region``, the checkpoint) carries the plan of that region.  A step also gives
+the sizes the record's ``memory`` functions read (:mod:`chainrule.core.fields`).
 """
 
 from __future__ import annotations
@@ -15,25 +17,24 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..core.fields import base_buffer
 from ..core.graph import Node, toposort
-from ..ops.shape import is_basic
 from ..core.tensor import Tensor
 
-__all__ = ["base_buffer"]
+__all__ = ["Buf", "Step", "Plan", "build_plan", "base_buffer", "buffer_bytes", "ELIDE_BYTES"]
 
 _EXTERNAL = ("param", "input")
+ELIDE_BYTES = 256 * 1024  # NumPy reuses a temporary operand this large for the result
 
 
-def base_buffer(a):
-    """The array that owns ``a``'s memory: ``a`` itself, or the base its views lead to."""
-    while isinstance(getattr(a, "base", None), np.ndarray):
-        a = a.base
-    return a
+def buffer_bytes(shape, itemsize: int) -> int:
+    """A ufunc that casts (a bool mask) or mixes memory orders buffers 8192 elements."""
+    return itemsize * min(math.prod(shape), 8192)
 
 
 # ---------------------------------------------------------------------------- the plan
 @dataclass(eq=False)
-class _Buf:
+class Buf:
     """An array buffer: shape, element size, kind and a label for the table."""
 
     shape: tuple
@@ -47,7 +48,7 @@ class _Buf:
 
 
 @dataclass(eq=False)
-class _Step:
+class Step:
     """A recorded node as sizes.  Per input: its buffer, producing step, shape and edge
     (``None``, a step index, or the leaf's buffer); ``saved`` is ``[(label, buffer)]``."""
 
@@ -56,49 +57,68 @@ class _Step:
     name: str | None
     shape: tuple
     itemsize: int
-    out: _Buf | None = None     # the output's buffer (its input's, for a view)
+    out: Buf | None = None     # the output's buffer (its input's, for a view)
     ins: list = field(default_factory=list)
     srcs: list = field(default_factory=list)
     in_shapes: list = field(default_factory=list)
     edges: list = field(default_factory=list)
     saved: list = field(default_factory=list)
-    inner: _Plan | None = None  # a checkpoint's region, as it is recomputed
+    inner: Plan | None = None  # a checkpoint's region, as it is recomputed
+
+    # what the record's memory functions read (chainrule.core.fields)
+    @property
+    def size(self) -> int:
+        """Elements of the output."""
+        return math.prod(self.shape)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the output."""
+        return self.itemsize * math.prod(self.shape)
+
+    @property
+    def big(self) -> bool:
+        """Whether NumPy reuses a temporary this large in place of a new result."""
+        return self.nbytes >= ELIDE_BYTES
+
+    @property
+    def cast_buffer(self) -> int:
+        """Bytes of a ufunc's casting buffer over the output."""
+        return buffer_bytes(self.shape, self.itemsize)
 
 
 @dataclass(eq=False)
-class _Plan:
+class Plan:
     steps: list
-    buffers: list               # every _Buf, in order of creation (to scale them)
+    buffers: list               # every Buf, in order of creation (to scale them)
     held: list                  # the buffers the caller keeps (the root, named outputs)
     root: int
     output: int                 # the step a prediction ends at
     args: list = field(default_factory=list)   # a checkpoint region's inputs
 
 
-def _plan(root: Tensor, held=None, output: Tensor | None = None, args=()) -> _Plan:
+def build_plan(root: Tensor, held=None, output: Tensor | None = None, args=()) -> Plan:
     """The plan of the graph that computed ``root``."""
-    from ..remat import inner_tensor
-
     order = toposort([root._node])
     index = {id(n): k for k, n in enumerate(order)}
-    buffers: list[_Buf] = []
-    by_base: dict[int, _Buf] = {}
+    buffers: list[Buf] = []
+    by_base: dict[int, Buf] = {}
 
-    def new(shape, itemsize, kind, label, base=None) -> _Buf:
-        buffers.append(_Buf(tuple(shape), int(itemsize), kind, label))
+    def new(shape, itemsize, kind, label, base=None) -> Buf:
+        buffers.append(Buf(tuple(shape), int(itemsize), kind, label))
         if base is not None:
             by_base[id(base)] = buffers[-1]
         return buffers[-1]
 
-    def external(t: Tensor, kind: str) -> _Buf:
+    def external(t: Tensor, kind: str) -> Buf:
         base = base_buffer(t._data)
         return by_base.get(id(base)) or new(base.shape, base.itemsize, kind, t.name or kind,
                                             base)
 
-    steps: list[_Step] = []
+    steps: list[Step] = []
     for node in order:
         consts = {i: ref() for i, ref in node.consts or ()}
-        step = _Step(node.op, node.params, node.name, tuple(node.shape),
+        step = Step(node.op, node.params, node.name, tuple(node.shape),
                      np.dtype(node.dtype).itemsize)
         for i, edge in enumerate(node.edges):
             if type(edge) is Node:
@@ -114,17 +134,15 @@ def _plan(root: Tensor, held=None, output: Tensor | None = None, args=()) -> _Pl
             step.srcs.append(src)
             step.in_shapes.append(shape)
             step.edges.append(edge)
-        name = node.op.name
-        view = (name in ("reshape", "transpose", "broadcast_to", "identity")
-                or (name == "getitem" and is_basic(node.params.get("index", ())))
-                or (name == "sum_to" and step.in_shapes[0] == step.shape))
+        op = node.op
+        view = op.is_view(node.params, step.in_shapes, step.shape)
         step.out = step.ins[0] if view else new(node.shape, step.itemsize, "out",
-                                                node.name or name)
+                                                node.name or op.name)
         steps.append(step)
         step.saved = _saved(node, step, steps, index, by_base, new, external)
-        region = inner_tensor(node) if name == "checkpoint" else None
+        region = op.memory.region(node) if op.memory.region is not None else None
         if region is not None and region[0]._node is not None:
-            step.inner = _plan(region[0], (), None, region[1])
+            step.inner = build_plan(region[0], (), None, region[1])
     if held is None:                     # named outputs: the chapter's models keep them
         keep = [s.out for s in steps if s.name] + [steps[-1].out]
     else:
@@ -133,11 +151,11 @@ def _plan(root: Tensor, held=None, output: Tensor | None = None, args=()) -> _Pl
     last = index.get(id(output._node), len(steps) - 1) if output is not None else len(steps) - 1
     inputs = [external(t, "param" if t.requires_grad else "input")
               if isinstance(t, Tensor) else None for t in args]
-    return _Plan(steps, buffers, keep, len(steps) - 1, last, inputs)
+    return Plan(steps, buffers, keep, len(steps) - 1, last, inputs)
 
 
 def _saved(node, step, steps, index, by_base, new, external) -> list:
-    """``[(label, _Buf)]`` for each array ``node`` saved for backward."""
+    """``[(label, Buf)]`` for each array ``node`` saved for backward."""
     out, names = [], list(node.op.saves)
     for p, value in enumerate(node.saved or ()):
         what = (f"input {p}" if "*" in names and p < len(node.edges)

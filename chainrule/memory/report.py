@@ -15,9 +15,9 @@ import numpy as np
 
 from ..errors import ChainruleError
 from ..core.modes import set_grad_enabled
-from .plan import _EXTERNAL, _Plan, _plan, base_buffer
-from .simulate import (ELIDE_BYTES, FIXED_BYTES, FORWARD_BYTES, NODE_BYTES, _overhead,
-                            _prediction_peak, _training_peak)
+from .plan import _EXTERNAL, Plan, base_buffer, build_plan
+from .simulate import (ELIDE_BYTES, FIXED_BYTES, FORWARD_BYTES, NODE_BYTES, overhead,
+                       prediction_peak, training_peak)
 from ..core.tensor import Tensor
 from ..viz.view import format_bytes
 
@@ -81,7 +81,7 @@ class MemoryReport:
         return "\n".join(lines)
 
 
-def _summary(plan: _Plan, batch_size: int | None = None) -> MemoryReport:
+def _summary(plan: Plan, batch_size: int | None = None) -> MemoryReport:
     rows, seen = [], set()
     for step in plan.steps:
         own, parts = 0, []
@@ -99,7 +99,7 @@ def _summary(plan: _Plan, batch_size: int | None = None) -> MemoryReport:
     return MemoryReport(
         rows, kinds.get("param", 0), kinds.get("input", 0), kinds.get("param", 0),
         sum(b.nbytes for b in saved), sum(b.nbytes for b in saved if b.kind not in _EXTERNAL),
-        _training_peak(plan), _prediction_peak(plan), _overhead(plan), batch_size)
+        training_peak(plan), prediction_peak(plan), overhead(plan), batch_size)
 
 
 def report(tensor: Tensor, held=None) -> MemoryReport:
@@ -118,7 +118,7 @@ def report(tensor: Tensor, held=None) -> MemoryReport:
     if not isinstance(tensor, Tensor) or tensor._node is None:
         raise ChainruleError("memory.report() needs a tensor computed from inputs that require "
                              "grad, outside no_grad(): it reads the graph that made it")
-    return _summary(_plan(tensor, held))
+    return _summary(build_plan(tensor, held))
 
 
 def model_io(model) -> tuple[int, int, np.dtype]:
@@ -135,19 +135,19 @@ def model_io(model) -> tuple[int, int, np.dtype]:
     return int(inputs), int(classes), model.parameters()[0].dtype
 
 
-def _trace(model, n: int) -> _Plan:
+def _trace(model, n: int) -> Plan:
     inputs, _, dtype = model_io(model)
     with set_grad_enabled(True):
         J = model.objective(Tensor(np.zeros((n, inputs), dtype), name="x"),
                             np.zeros(n, np.int64))
     try:
         held = [*model.intermediates.values(), *model.last_objective.values()]
-        return _plan(J, held, model.intermediates.get("o"))
+        return build_plan(J, held, model.intermediates.get("o"))
     finally:
         model.clear_intermediates()
 
 
-def _scale(a: _Plan, b: _Plan, n: int) -> _Plan:
+def scale_plan(a: Plan, b: Plan, n: int) -> Plan:
     """Plan ``a`` (traced at batch 2) with every shape moved to batch ``n`` (``b``: at 3)."""
     def affine(p: tuple, q: tuple) -> tuple:
         if len(p) != len(q):
@@ -169,9 +169,9 @@ def _scale(a: _Plan, b: _Plan, n: int) -> _Plan:
         in_shapes=[p if p is None else affine(p, q) for p, q in zip(s.in_shapes, t.in_shapes)],
         edges=[e if e is None or isinstance(e, int) else m(e) for e in s.edges],
         saved=[(label, m(buf)) for label, buf in s.saved],
-        inner=_scale(s.inner, t.inner, n) if s.inner and t.inner else None)
+        inner=scale_plan(s.inner, t.inner, n) if s.inner and t.inner else None)
         for s, t in zip(a.steps, b.steps)]
-    return _Plan(steps, list(bufs.values()), [m(x) for x in a.held], a.root, a.output,
+    return Plan(steps, list(bufs.values()), [m(x) for x in a.held], a.root, a.output,
                  [m(x) for x in a.args])
 
 
@@ -193,4 +193,4 @@ def predict(model, batch_size: int) -> MemoryReport:
         raise ChainruleError(f"memory.predict(): batch_size={batch_size!r} must be a "
                              "positive int")
     n = int(batch_size)
-    return _summary(_scale(_trace(model, 2), _trace(model, 3), n), n)
+    return _summary(scale_plan(_trace(model, 2), _trace(model, 3), n), n)

@@ -5,7 +5,8 @@ moves every shape to the batch asked for (each dimension is affine in the batch)
 are found by replaying the engine's own schedule on array sizes, not by running it:
 
 - **forward**: each operator allocates its output (a view, nothing), its residuals and its
-  temporaries (the fused cross-entropy holds two N x C arrays for an instant); an
+  temporaries (the fused cross-entropy holds two N x C arrays for an instant), as its
+  record's ``memory`` field says (:class:`chainrule.core.fields.Memory`); an
   intermediate dies after its last use unless the graph saved it or the caller holds it;
 - **backward**: the walk of :mod:`chainrule.core.backward`, consumers first.  Each VJP allocates
   its result and the temporaries its rule makes (``g * y * x ** (y - 1)`` holds two arrays;
@@ -27,30 +28,27 @@ from __future__ import annotations
 
 import math
 
+from ..core.fields import ALIAS, NEW, NEWVIEW, READONLY, TRANSPOSED
 from ..core.graph import Node
-from .plan import _EXTERNAL, _Buf, _Plan, _Step
-from ..ops.shape import is_basic
+from .plan import _EXTERNAL, ELIDE_BYTES, Buf, Plan, Step, buffer_bytes
 
-__all__ = ["NODE_BYTES", "FIXED_BYTES", "FORWARD_BYTES", "ELIDE_BYTES"]
+__all__ = ["NODE_BYTES", "FIXED_BYTES", "FORWARD_BYTES", "ELIDE_BYTES", "Heap", "new_grad",
+           "replay_forward", "replay_backward", "overhead", "training_peak", "prediction_peak"]
 
 NODE_BYTES = 1100         # Python objects per recorded node
 FIXED_BYTES = 8192        # ... and per step (the backward walk's own bookkeeping)
 FORWARD_BYTES = 3584      # Python objects alive in a forward pass under no_grad
-ELIDE_BYTES = 256 * 1024  # NumPy reuses a temporary operand this large for the result
-_NEW = ("add", "identity", "sub", "neg", "mul", "exp", "log", "abs", "maximum", "minimum",
-        "where", "max", "min", "matmul", "einsum", "astype", "getitem", "scatter", "div",
-        "reshape", "transpose", "broadcast_to", "sum", "sum_to", "concatenate")
 
 
 # ---------------------------------------------------------------------------- the replay
-class _Heap:
+class Heap:
     """Reference-counted buffers: the bytes alive now, and the most ever alive at once."""
 
     def __init__(self) -> None:
         self.count: dict[int, int] = {}
         self.current = self.peak = 0
 
-    def hold(self, buf: _Buf | None) -> None:
+    def hold(self, buf: Buf | None) -> None:
         if buf is not None and buf.kind not in _EXTERNAL:
             n = self.count.get(id(buf), 0)
             self.count[id(buf)] = n + 1
@@ -58,7 +56,7 @@ class _Heap:
                 self.current += buf.nbytes
                 self.peak = max(self.peak, self.current)
 
-    def drop(self, buf: _Buf | None) -> None:
+    def drop(self, buf: Buf | None) -> None:
         if buf is not None and buf.kind not in _EXTERNAL:
             self.count[id(buf)] -= 1
             if self.count[id(buf)] == 0:
@@ -76,44 +74,6 @@ class _Heap:
         self.peak = max(self.peak, self.current + extra)
 
 
-def _buffer(shape, itemsize: int) -> int:
-    """A ufunc that casts (a bool mask) or mixes memory orders buffers 8192 elements."""
-    return itemsize * min(math.prod(shape), 8192)
-
-
-def _temps(step: _Step, i: int, forward: bool) -> int:
-    """Bytes of temporaries alive at the peak of a rule, beside its result."""
-    name, n = step.op.name, math.prod(step.shape)
-    out, big = step.itemsize * n, step.itemsize * n >= ELIDE_BYTES
-    if forward:
-        if name == "cross_entropy":                  # shifted logits, and their exp
-            return 2 * step.itemsize * math.prod(step.in_shapes[0])
-        if name in ("sigmoid", "maximum", "minimum"):  # three arrays and a mask
-            return 3 * out + n
-        return out if name == "softmax" else 0
-    if name in ("relu", "clip"):
-        return _buffer(step.shape, step.itemsize)
-    if name == "power":                              # g * y, then x ** (y - 1), then *
-        return out if big else 2 * out
-    if name in ("sqrt", "sin", "cos", "softmax") or (name == "div" and i == 1):
-        return 0 if big else out
-    return 0 if name in _NEW else 3 * out + n if name == "softplus" else out
-
-
-def _result(step: _Step, i: int) -> str:
-    """What a VJP returns: ``g`` itself, a view of it (which kind), or a new array."""
-    name, shape = step.op.name, tuple(step.in_shapes[i])
-    if name in ("add", "identity") or (name == "sub" and i == 0) or (
-            name == "broadcast_to" and shape == step.shape):
-        return "alias"
-    if name == "broadcast_to" and len(shape) < len(step.shape):
-        return "newview"                 # sum_to reshapes the sum it made
-    if name == "scatter":
-        return "view" if is_basic(step.params.get("index", ())) else "new"
-    return {"transpose": "transposed", "reshape": "view", "concatenate": "view",
-            "sum": "readonly", "sum_to": "readonly"}.get(name, "new")
-
-
 def _drops_saved(op) -> bool:
     """Whether :meth:`Node.release` drops this operator's saved values (asked, not assumed)."""
     if op.name not in _RELEASES:
@@ -126,7 +86,7 @@ def _drops_saved(op) -> bool:
 _RELEASES: dict[str, bool] = {}
 
 
-def _forward(plan: _Plan, heap: _Heap, training: bool, last: int | None = None) -> None:
+def replay_forward(plan: Plan, heap: Heap, training: bool, last: int | None = None) -> None:
     """Replay the forward pass (up to step ``last``); saved values stay when ``training``."""
     steps = plan.steps
     if last is not None:                 # only what ``last`` depends on
@@ -141,10 +101,10 @@ def _forward(plan: _Plan, heap: _Heap, training: bool, last: int | None = None) 
     keep = {id(b) for b in plan.held} if training else {id(steps[-1].out)}
     for k, step in enumerate(steps):
         fresh = step.out is not None and all(step.out is not b for b in step.ins)
-        heap.touch(_temps(step, 0, True) + (step.out.nbytes if fresh else 0))
+        heap.touch(step.op.memory.forward_temps(step) + (step.out.nbytes if fresh else 0))
         if step.inner is not None:       # a checkpoint runs its region under no_grad
-            region = _Heap()
-            _forward(step.inner, region, training=False)
+            region = Heap()
+            replay_forward(step.inner, region, training=False)
             heap.touch(region.peak)
         if fresh:
             heap.hold(step.out)
@@ -159,16 +119,16 @@ def _forward(plan: _Plan, heap: _Heap, training: bool, last: int | None = None) 
 class _Val:
     """A gradient array of the replay: its buffer, and what kind of view it is."""
 
-    def __init__(self, buf: _Buf, view: str = "new"):
-        self.buf, self.view, self.transposed = buf, view != "new", view == "transposed"
-        self.readonly = view == "readonly"           # a broadcast: .grad gets a copy
+    def __init__(self, buf: Buf, view: str = NEW):
+        self.buf, self.view, self.transposed = buf, view != NEW, view == TRANSPOSED
+        self.readonly = view == READONLY             # a broadcast: .grad gets a copy
 
 
-def _grad(shape, itemsize: int, view: str = "new") -> _Val:
-    return _Val(_Buf(tuple(shape), itemsize, "grad"), view)
+def new_grad(shape, itemsize: int, view: str = NEW) -> _Val:
+    return _Val(Buf(tuple(shape), itemsize, "grad"), view)
 
 
-def _backward(plan: _Plan, heap: _Heap, seed: _Val | None = None, targets=False) -> dict:
+def replay_backward(plan: Plan, heap: Heap, seed: _Val | None = None, targets=False) -> dict:
     """Replay :func:`chainrule.core.backward.backward`, first order: into ``.grad``, or with
     ``targets`` as ``grad(out, leaves)`` does (the leaves' gradients returned, held)."""
     steps, slots = plan.steps, {"g": (), "gi": (), "saved": ()}
@@ -181,7 +141,7 @@ def _backward(plan: _Plan, heap: _Heap, seed: _Val | None = None, targets=False)
         slots[slot] = values
 
     root = steps[plan.root]
-    seed = seed or _grad(root.shape, root.itemsize)
+    seed = seed or new_grad(root.shape, root.itemsize)
     heap.hold(seed.buf)
     pending: dict = {plan.root: seed}
     grads: dict[int, _Val] = {}
@@ -198,29 +158,30 @@ def _backward(plan: _Plan, heap: _Heap, seed: _Val | None = None, targets=False)
             if edge is None:
                 continue
             shape, itemsize = step.in_shapes[i], (step.ins[i] or step.out).itemsize
-            kind = "region" if step.op.name == "checkpoint" else _result(step, i)
-            if kind == "region":
+            memory = step.op.memory
+            kind = None if memory.region is not None else memory.returns(step, i)
+            if kind is None:                         # a checkpoint: its region, replayed
                 gi = _recompute(step, i, heap, g, cache)
-            elif kind in ("new", "newview"):
-                heap.touch(_temps(step, i, False) + itemsize * math.prod(shape))
-                gi = _grad(shape, itemsize, kind)
+            elif kind in (NEW, NEWVIEW):
+                heap.touch(memory.vjp_temps(step, i) + itemsize * math.prod(shape))
+                gi = new_grad(shape, itemsize, kind)
             else:
-                gi = g if kind == "alias" else _Val(g.buf, kind)
+                gi = g if kind == ALIAS else _Val(g.buf, kind)
             assign("gi", (gi,))
             if isinstance(edge, int) or targets:     # a sum over fan-out, out of place
                 key = edge if isinstance(edge, int) else ("leaf", id(edge))
                 current = pending.get(key)
                 if current is not None and current.transposed != gi.transposed:
-                    heap.touch(_buffer(shape, itemsize) + itemsize * math.prod(shape))
-                new = gi if current is None else _grad(shape, itemsize)
+                    heap.touch(buffer_bytes(shape, itemsize) + itemsize * math.prod(shape))
+                new = gi if current is None else new_grad(shape, itemsize)
             else:                                    # into .grad, copied if a view
                 key, current = None, grads.get(id(edge))
                 if current is not None and gi.transposed:
-                    heap.touch(_buffer(shape, itemsize) + edge.nbytes)
+                    heap.touch(buffer_bytes(shape, itemsize) + edge.nbytes)
                 # as backprop._store_grad: a sum, a read-only view, or memory already handed
                 # to another .grad makes a new array; a writeable view of a fresh one is kept
                 copy = current is not None or gi.readonly or id(gi.buf) in stored
-                new = _grad(edge.shape, edge.itemsize) if copy else gi
+                new = new_grad(edge.shape, edge.itemsize) if copy else gi
                 stored.add(id(new.buf))
             heap.hold(new.buf)
             if current is not None:
@@ -237,14 +198,14 @@ def _backward(plan: _Plan, heap: _Heap, seed: _Val | None = None, targets=False)
     return {key[1]: v for key, v in pending.items() if isinstance(key, tuple)}
 
 
-def _recompute(step: _Step, i: int, heap: _Heap, g: _Val, cache: list) -> _Val:
+def _recompute(step: Step, i: int, heap: Heap, g: _Val, cache: list) -> _Val:
     """A checkpoint's VJP: its region replayed once, every input's gradient kept till asked."""
     edges = [j for j, e in enumerate(step.edges) if e is not None]
     if i == edges[0]:
         inner, results = step.inner, {}
         if inner is not None:
-            _forward(inner, heap, training=True)
-            results = _backward(inner, heap, seed=g, targets=True)
+            replay_forward(inner, heap, training=True)
+            results = replay_backward(inner, heap, seed=g, targets=True)
             heap.forget(inner.buffers)               # the recomputed graph is let go
         else:                                        # its inputs were freed: a guess
             heap.touch(2 * step.itemsize * math.prod(step.shape))
@@ -253,7 +214,7 @@ def _recompute(step: _Step, i: int, heap: _Heap, g: _Val, cache: list) -> _Val:
             buf = inner.args[j] if inner is not None else None
             value = results.get(id(buf)) if buf is not None else None
             if value is None:
-                value = _grad(step.in_shapes[j], (step.ins[j] or step.out).itemsize)
+                value = new_grad(step.in_shapes[j], (step.ins[j] or step.out).itemsize)
                 heap.hold(value.buf)
             cache.append(value)
     value = cache.pop(0)
@@ -261,18 +222,18 @@ def _recompute(step: _Step, i: int, heap: _Heap, g: _Val, cache: list) -> _Val:
     return value
 
 
-def _overhead(plan: _Plan) -> int:
+def overhead(plan: Plan) -> int:
     return FIXED_BYTES + NODE_BYTES * len(plan.steps)
 
 
-def _training_peak(plan: _Plan) -> int:
-    heap = _Heap()
-    _forward(plan, heap, training=True)
-    _backward(plan, heap)
-    return heap.peak + _overhead(plan)
+def training_peak(plan: Plan) -> int:
+    heap = Heap()
+    replay_forward(plan, heap, training=True)
+    replay_backward(plan, heap)
+    return heap.peak + overhead(plan)
 
 
-def _prediction_peak(plan: _Plan) -> int:
-    heap = _Heap()
-    _forward(plan, heap, training=False, last=plan.output)
+def prediction_peak(plan: Plan) -> int:
+    heap = Heap()
+    replay_forward(plan, heap, training=False, last=plan.output)
     return heap.peak + FORWARD_BYTES

@@ -10,6 +10,8 @@ import numpy as np
 
 from .. import backend as B
 from ..errors import DTypeError, ShapeError
+from ..core.fields import (ACTIVATION, ALIAS, COMBINE, NEW, SCALE, SQUARE, Book, Memory,
+                           cast_buffer, elided)
 from ..core.op import ELEMENTWISE, LINEAR, BadInput, Op, Sample
 from .samples import BINARY_SHAPES, binary, unary, uniform
 
@@ -24,38 +26,59 @@ def _unary_bad():
     return [BadInput((np.array(["a"]),), {}, DTypeError, "<U1")]
 
 
+# the chapter's phi: an activation, and its derivative phi'
+_PHI = Book(ACTIVATION, forward=lambda n, a: n.phi(a[0]),
+            vjp=lambda n, i, g, a, out: n.hadamard(g, n.phi_prime(a[0])))
+_NO_TEMPS = Memory(vjp=0)           # a VJP that makes its result and nothing else
+
+
+def _three_and_mask(step, i=0):
+    """Three arrays the size of the output and a one-byte mask, alive at once."""
+    return 3 * step.nbytes + step.size
+
+
 neg = Op("neg", "negative", inputs=("x",),
          vjp=(lambda g: -g,), jvp=LINEAR, samples=unary(), bad_inputs=_unary_bad,
-         doc="``-x``, elementwise.")
+         book=Book(symbol="-", forward=lambda n, a: n.neg(a[0]),
+                   vjp=lambda n, i, g, a, out: n.neg(g)),
+         memory=_NO_TEMPS, doc="``-x``, elementwise.")
 
 exp = Op("exp", "exp", inputs=("x",), saves=("ans",),
          vjp=(lambda g, ans: g * ans,), jvp=ELEMENTWISE, samples=unary(),
-         bad_inputs=_unary_bad, doc="``e**x``, elementwise.")
+         bad_inputs=_unary_bad, book=Book(vjp=lambda n, i, g, a, out: n.hadamard(g, out)),
+         memory=_NO_TEMPS, doc="``e**x``, elementwise.")
 
 log = Op("log", "log", inputs=("x",), saves=("x",),
          vjp=(lambda g, x: g / x,), jvp=ELEMENTWISE, samples=unary(0.2, 3.0),
-         bad_inputs=_unary_bad, doc="Natural logarithm, elementwise.")
+         bad_inputs=_unary_bad, book=Book(vjp=lambda n, i, g, a, out: n.div(g, a[0])),
+         memory=_NO_TEMPS, doc="Natural logarithm, elementwise.")
 
 sqrt = Op("sqrt", "sqrt", inputs=("x",), saves=("ans",),
           vjp=(lambda g, ans: 0.5 * g / ans,), jvp=ELEMENTWISE, samples=unary(0.2, 3.0),
-          bad_inputs=_unary_bad, doc="Square root, elementwise.")
+          bad_inputs=_unary_bad, memory=Memory(vjp=elided), doc="Square root, elementwise.")
 
 abs = Op("abs", "abs", inputs=("x",),  # noqa: A001  (the public name)
          residuals=lambda ans, x: (B.xp.sign(x),),
          vjp=(lambda g, sign: g * sign,), jvp=ELEMENTWISE, samples=unary(gap=0.1),
-         bad_inputs=_unary_bad, doc="Absolute value, elementwise (gradient 0 at 0).")
+         bad_inputs=_unary_bad, memory=_NO_TEMPS,
+         book=Book(vjp=lambda n, i, g, a, out: n.hadamard(g, n.call("sign", a[0]))),
+         doc="Absolute value, elementwise (gradient 0 at 0).")
 
 sin = Op("sin", "sin", inputs=("x",), saves=("x",),
          vjp=(lambda g, x: g * cos(x),), jvp=ELEMENTWISE, samples=unary(),
-         bad_inputs=_unary_bad, doc="Sine, elementwise.")
+         bad_inputs=_unary_bad, memory=Memory(vjp=elided),
+         book=Book(vjp=lambda n, i, g, a, out: n.hadamard(g, n.call("cos", a[0]))),
+         doc="Sine, elementwise.")
 
 cos = Op("cos", "cos", inputs=("x",), saves=("x",),
          vjp=(lambda g, x: -(g * sin(x)),), jvp=ELEMENTWISE, samples=unary(),
-         bad_inputs=_unary_bad, doc="Cosine, elementwise.")
+         bad_inputs=_unary_bad, memory=Memory(vjp=elided),
+         book=Book(vjp=lambda n, i, g, a, out: n.neg(n.hadamard(g, n.call("sin", a[0])))),
+         doc="Cosine, elementwise.")
 
 tanh = Op("tanh", "tanh", inputs=("x",), saves=("ans",),
           vjp=(lambda g, ans: g * (1.0 - ans * ans),), jvp=ELEMENTWISE, samples=unary(),
-          bad_inputs=_unary_bad, doc="Hyperbolic tangent, elementwise.")
+          bad_inputs=_unary_bad, book=_PHI, doc="Hyperbolic tangent, elementwise.")
 
 
 def _sigmoid(x):
@@ -66,36 +89,51 @@ def _sigmoid(x):
 
 sigmoid = Op("sigmoid", _sigmoid, inputs=("x",), saves=("ans",),
              vjp=(lambda g, ans: g * (ans - ans * ans),), jvp=ELEMENTWISE,
-             samples=unary(-4.0, 4.0), bad_inputs=_unary_bad,
+             samples=unary(-4.0, 4.0), bad_inputs=_unary_bad, book=_PHI,
+             memory=Memory(forward=_three_and_mask),
              doc="Logistic sigmoid ``1 / (1 + e**-x)``, stable for large ``|x|``.")
 
 relu = Op("relu", lambda x: B.xp.maximum(x, 0), inputs=("x",),
           residuals=lambda ans, x: (x > 0,),
           vjp=(lambda g, mask: g * mask,), jvp=ELEMENTWISE, samples=unary(gap=0.1),
-          bad_inputs=_unary_bad,
+          bad_inputs=_unary_bad, book=_PHI, memory=Memory(vjp=cast_buffer),
           doc="``max(x, 0)``; backward keeps a one-byte mask, not the input.")
 
 softplus = Op("softplus", lambda x: B.xp.logaddexp(0, x), inputs=("x",), saves=("x",),
               vjp=(lambda g, x: g * sigmoid(x),), jvp=ELEMENTWISE, samples=unary(-4.0, 4.0),
-              bad_inputs=_unary_bad, doc="``log(1 + e**x)``, stable for large ``|x|``.")
+              bad_inputs=_unary_bad, book=_PHI, memory=Memory(vjp=_three_and_mask),
+              doc="``log(1 + e**x)``, stable for large ``|x|``.")
 
 add = Op("add", "add", inputs=("x", "y"), elementwise=True,
          vjp=(lambda g: g, lambda g: g), jvp=ELEMENTWISE, samples=binary(),
-         bad_inputs=_BAD_BINARY, hint=_BROADCAST_HINT, doc="``x + y``, broadcasting.")
+         bad_inputs=_BAD_BINARY, hint=_BROADCAST_HINT,
+         book=Book(COMBINE, "+", lambda n, a: n.add(a[0], a[1]), lambda n, i, g, a, out: g),
+         memory=Memory(vjp=0, result=ALIAS), doc="``x + y``, broadcasting.")
 
 sub = Op("sub", "subtract", inputs=("x", "y"), elementwise=True,
          vjp=(lambda g: g, lambda g: -g), jvp=ELEMENTWISE, samples=binary(),
-         bad_inputs=_BAD_BINARY, hint=_BROADCAST_HINT, doc="``x - y``, broadcasting.")
+         bad_inputs=_BAD_BINARY, hint=_BROADCAST_HINT,
+         book=Book(symbol="-", forward=lambda n, a: n.add(a[0], n.neg(a[1])),
+                   vjp=lambda n, i, g, a, out: g if i == 0 else n.neg(g)),
+         memory=Memory(vjp=0, result=lambda step, i: ALIAS if i == 0 else NEW),
+         doc="``x - y``, broadcasting.")
 
 mul = Op("mul", "multiply", inputs=("x", "y"), elementwise=True,
          saves=("x", "y"), vjp=(lambda g, x, y: g * y, lambda g, x, y: g * x),
          jvp=ELEMENTWISE, samples=binary(), bad_inputs=_BAD_BINARY, hint=_BROADCAST_HINT,
-         doc="``x * y``, broadcasting.")
+         book=Book(SCALE, "*", lambda n, a: n.product(a[0], a[1]),
+                   lambda n, i, g, a, out: n.product_grad(g, a[1 - i])),
+         memory=_NO_TEMPS, doc="``x * y``, broadcasting.")
 
 div = Op("div", "divide", inputs=("x", "y"), elementwise=True,
          saves=("y", "ans"), vjp=(lambda g, y, ans: g / y, lambda g, y, ans: -(g * ans) / y),
          jvp=ELEMENTWISE, samples=binary(-2.0, 2.0, 0.5, 2.0), bad_inputs=_BAD_BINARY,
-         hint=_BROADCAST_HINT, doc="``x / y``, broadcasting.")
+         hint=_BROADCAST_HINT,
+         book=Book(SCALE, "/", lambda n, a: n.div(a[0], a[1]),
+                   lambda n, i, g, a, out: n.div(g, a[1]) if i == 0 else
+                   n.neg(n.div(n.hadamard(g, out), a[1]))),
+         memory=Memory(vjp=lambda step, i: elided(step) if i == 1 else 0),
+         doc="``x / y``, broadcasting.")
 
 
 def _power_samples(rng):
@@ -105,11 +143,25 @@ def _power_samples(rng):
     return samples
 
 
+def _power_book(n, a):
+    k = n.number(a[1])
+    return n.power(a[0], k if k is not None else a[1])
+
+
+def _power_book_vjp(n, i, g, a, out):
+    k = n.number(a[1])
+    if i == 0 and k is not None:
+        return n.scale(float(k), n.hadamard(g, n.power(a[0], float(k) - 1)))
+    return n.hadamard(g, n.hadamard(out, n.call("log", a[0]))) if i == 1 else None
+
+
 power = Op("power", "power", inputs=("x", "y"), elementwise=True,
            saves=("x", "y", "ans"),
            vjp=(lambda g, x, y, ans: g * y * x ** (y - 1), lambda g, x, y, ans: g * ans * log(x)),
            jvp=ELEMENTWISE, samples=_power_samples, bad_inputs=_BAD_BINARY,
-           hint=_BROADCAST_HINT, doc="``x ** y``, broadcasting (``x > 0`` for a tensor ``y``).")
+           hint=_BROADCAST_HINT, book=Book(SQUARE, "**", _power_book, _power_book_vjp),
+           memory=Memory(vjp=lambda step, i: step.nbytes if step.big else 2 * step.nbytes),
+           doc="``x ** y``, broadcasting (``x > 0`` for a tensor ``y``).")
 
 
 def _tie_weights(x, y, greater: bool):
@@ -132,12 +184,14 @@ maximum = Op("maximum", "maximum", inputs=("x", "y"), elementwise=True,
              residuals=lambda ans, x, y: _tie_weights(x, y, True),
              vjp=(lambda g, w: g * w, lambda g, w: g * (1.0 - w)), jvp=ELEMENTWISE,
              samples=_apart, bad_inputs=_BAD_BINARY, hint=_BROADCAST_HINT,
+             memory=Memory(forward=_three_and_mask, vjp=0),
              doc="Elementwise maximum; a tie shares the gradient equally.")
 
 minimum = Op("minimum", "minimum", inputs=("x", "y"), elementwise=True,
              residuals=lambda ans, x, y: _tie_weights(x, y, False),
              vjp=(lambda g, w: g * w, lambda g, w: g * (1.0 - w)), jvp=ELEMENTWISE,
              samples=_apart, bad_inputs=_BAD_BINARY, hint=_BROADCAST_HINT,
+             memory=Memory(forward=_three_and_mask, vjp=0),
              doc="Elementwise minimum; a tie shares the gradient equally.")
 
 
@@ -155,7 +209,7 @@ where = Op("where", lambda a, b, *, cond: B.xp.where(cond, a, b), inputs=("a", "
            jvp=ELEMENTWISE, samples=_where_samples,
            bad_inputs=lambda: [BadInput((np.ones(3), np.ones(4)), {"cond": np.ones(3) > 0},
                                         ShapeError, "(4,)")],
-           hint="cond, a and b must broadcast together",
+           hint="cond, a and b must broadcast together", memory=_NO_TEMPS,
            doc="``a`` where ``cond`` is true, else ``b``; no gradient flows to ``cond``.")
 
 
@@ -179,6 +233,7 @@ clip = Op("clip", _clip_forward, inputs=("x",), residuals=_clip_mask,
                                Sample((uniform(rng, (5,)),), {"low": None, "high": 0.51})],
           bad_inputs=lambda: [BadInput((np.array(["a"]),), {"low": 0.0, "high": 1.0},
                                        DTypeError, "<U1")],
+          memory=Memory(vjp=cast_buffer),
           doc="Limit values to ``[low, high]`` (either may be None); gradient 0 outside.")
 
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import backend as B
 from ..errors import ShapeError
+from ..core.fields import Book, Memory
 from ..core.op import MULTILINEAR, BadInput, Op, Sample
 from .samples import uniform
 from .shape import broadcast_to, reshape, transpose
@@ -64,6 +65,10 @@ matmul = Op(
     bad_inputs=lambda: [BadInput((np.ones((3, 4)), np.ones((5, 2))), {}, ShapeError,
                                  "(5, 2)")],
     hint="a.shape[-1] must equal b.shape[-2]",
+    book=Book(forward=lambda n, a: n.matmul(a[0], a[1]),
+              vjp=lambda n, i, g, a, out: n.matmul(g, n.transpose(a[1])) if i == 0
+              else n.matmul(n.transpose(a[0]), g)),
+    memory=Memory(vjp=0),
     doc="Matrix product of stacks of matrices with equal batch shapes.")
 
 
@@ -116,13 +121,19 @@ def _einsum_samples(rng):
             case("ij,jk,kl->il", (2, 3), (3, 2), (2, 2))]
 
 
+def _einsum_view(params, in_shapes, shape) -> bool:
+    """One operand and nothing summed (a transpose, a diagonal): NumPy returns a view."""
+    ins, out = split_subscripts(params["subscripts"])
+    return len(ins) == 1 and bool(ins[0]) and set(ins[0]) <= set(out)
+
+
 einsum = Op(
     "einsum", lambda *ops, subscripts: B.xp.einsum(subscripts, *ops, optimize=len(ops) > 2),
-    inputs="*operands", saves=("*",), vjp=_einsum_vjp, jvp=MULTILINEAR,
+    inputs="*operands", saves=("*",), vjp=_einsum_vjp, jvp=MULTILINEAR, view=_einsum_view,
     samples=_einsum_samples,
     bad_inputs=lambda: [BadInput((np.ones((3, 4)), np.ones((5, 2))),
                                  {"subscripts": "ij,jk->ik"}, ShapeError, "(5, 2)")],
-    hint="each subscript letter must have one size across all operands",
+    hint="each subscript letter must have one size across all operands", memory=Memory(vjp=0),
     doc="Einstein summation in explicit form (``'ij,jk->ik'``), repeated letters included.")
 
 __all__ = ["matmul", "einsum", "swap_last", "split_subscripts", "column_major"]

@@ -8,11 +8,14 @@ chapter's loss ``l(o, y)`` one node in the graph, with the labels ``y`` as its s
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import backend as B
 from ..errors import DTypeError, ShapeError
 from .reduce import sum as _sum
+from ..core.fields import Book, Memory, elided, one_array
 from ..core.op import ELEMENTWISE, BadInput, Op, Sample
 from .samples import uniform
 
@@ -34,6 +37,7 @@ softmax = Op(
                          Sample((uniform(rng, (5,), -30.0, 30.0),), {"axis": 0})],
     bad_inputs=lambda: [BadInput((np.ones((3, 4)),), {"axis": 2}, ShapeError, "(3, 4)")],
     hint="axis must be in range(-x.ndim, x.ndim)",
+    memory=Memory(forward=one_array, vjp=elided),         # the forward's e, then e /= ...
     doc="``exp(x) / sum(exp(x))`` over ``axis`` in one stable pass.")
 
 
@@ -56,6 +60,22 @@ def _ce_samples(rng):
             Sample((uniform(rng, (2, 5), -3.0, 3.0), np.array([4, 0])))]
 
 
+def _ce_book_vjp(n, i, g, a, out):
+    """``g (softmax(o) - onehot(y)) / n`` for the logits; the labels take no gradient."""
+    if i != 0:
+        return None
+    e = n.add(n.call("softmax", a[0]), n.neg(n.call("onehot", a[1])))
+    rows = n.in_shapes[0][0] if n.in_shapes[0] else 1
+    if rows != 1:
+        e = n.div(e, n.note("n", str(rows), n.symbol("n", scalar=True)))
+    return n.hadamard(g, e)
+
+
+def _ce_temps(step, i=0):
+    """The shifted logits, and their exp."""
+    return 2 * step.itemsize * math.prod(step.in_shapes[0])
+
+
 cross_entropy = Op(
     "cross_entropy", _cross_entropy, inputs=("logits", "labels"), saves=("logits",),
     residuals=_one_hot,
@@ -68,6 +88,10 @@ cross_entropy = Op(
         BadInput((np.ones((2, 3)), np.array([0, 3])), {}, ShapeError, "(2, 3)"),
         BadInput((np.ones((2, 3)), np.array([0.0, 1.0])), {}, ShapeError, "float64")],
     hint="labels must be integer class indices in [0, classes), one per row of logits",
+    book=Book(forward=lambda n, a: n.note("l", "cross-entropy",
+                                          n.call("l", a[0], a[1], latex="l", scalar=True)),
+              vjp=_ce_book_vjp),
+    memory=Memory(forward=_ce_temps),
     doc="Mean over the batch of ``-log softmax(logits)[label]``: the loss ``l(o, y)``.")
 
 __all__ = ["softmax", "cross_entropy", "DTypeError"]

@@ -11,6 +11,7 @@ import numpy as np
 
 from .. import backend as B
 from ..errors import DTypeError, ShapeError
+from ..core.fields import READONLY, SQUARES, TOTAL, Book, Memory
 from ..core.op import LINEAR, BadInput, Op, Sample
 from .samples import uniform
 from .shape import broadcast_to, reshape
@@ -42,12 +43,23 @@ def _bad_axis():
                      "axis")]
 
 
+def _sum_book(n, a):
+    """``sum(x)``; the sum of every element of ``x^2`` is ``|x|_F^2``."""
+    whole = n.params.get("axis") is None
+    base = n.squared(a[0]) if whole else None
+    return n.norm2(base) if base is not None else n.call("sum", a[0], scalar=whole)
+
+
 sum = Op(  # noqa: A001  (the public name)
     "sum", lambda x, *, axis, keepdims: B.xp.sum(x, axis=axis, keepdims=keepdims),
     inputs=("x",), saves=("x.shape",),
     vjp=(lambda g, xshape, *, axis, keepdims: _spread(g, xshape, axis, keepdims),),
     jvp=LINEAR, samples=_reduce_samples, bad_inputs=_bad_axis,
-    hint="axis must be in range(-x.ndim, x.ndim)", doc="Sum over ``axis``.")
+    hint="axis must be in range(-x.ndim, x.ndim)",
+    book=Book(TOTAL, forward=_sum_book,
+              vjp=lambda n, i, g, a, out: g if n.is_scalar(g) or n.params.get("axis") is None
+              else n.call("expand", g)),
+    memory=Memory(vjp=0, result=READONLY), doc="Sum over ``axis``.")
 
 
 def _sumsq(x):
@@ -70,6 +82,8 @@ sumsq = Op(
     samples=_sumsq_samples,
     bad_inputs=lambda: [BadInput((np.array(["a", "b"]),), {}, DTypeError, "<U1")],
     hint="x must be a numeric array",
+    book=Book(SQUARES, forward=lambda n, a: n.norm2(a[0]),
+              vjp=lambda n, i, g, a, out: n.scale(2.0, n.hadamard(g, a[0]))),
     doc="``||x||^2``: the sum of the squares of every element (the chapter's weight-decay "
         "term, fused: it saves only ``x``, where ``sum(x ** 2)`` also keeps ``x ** 2``).")
 
@@ -94,7 +108,7 @@ def _extreme(name, reducer, doc):
             BadInput((np.ones((0, 3)),), {"axis": (0,), "keepdims": False}, ShapeError,
                      "(0, 3)")],
         hint="axis must be in range(-x.ndim, x.ndim), and the reduced axes non-empty",
-        doc=doc)
+        memory=Memory(vjp=0), doc=doc)
 
 
 max = _extreme("max", lambda x, **kw: B.xp.max(x, **kw),  # noqa: A001

@@ -11,8 +11,19 @@ import numpy as np
 
 from .. import backend as B
 from ..errors import DTypeError, ShapeError
+from ..core.fields import (ALIAS, BOOKKEEPING, NEW, NEWVIEW, READONLY, TRANSPOSED, VIEW, Book,
+                           Memory)
 from ..core.op import LINEAR, BadInput, Op, Sample
 from .samples import uniform
+
+# the chapter's prod hides reshaping and casting: the gradient passes through unchanged
+_PASS = Book(BOOKKEEPING, forward=lambda n, a: a[0], vjp=lambda n, i, g, a, out: g)
+
+
+def _moves(result) -> Memory:
+    """The memory of a VJP that only moves ``g`` (no temporaries), returning ``result``."""
+    return Memory(vjp=0, result=result)
+
 
 reshape = Op("reshape", lambda x, *, shape: B.xp.reshape(x, shape), inputs=("x",), view=True,
              saves=("x.shape",), vjp=(lambda g, xshape, *, shape: reshape(g, shape=xshape),),
@@ -23,7 +34,7 @@ reshape = Op("reshape", lambda x, *, shape: B.xp.reshape(x, shape), inputs=("x",
              bad_inputs=lambda: [BadInput((np.ones((3, 4)),), {"shape": (5, 2)}, ShapeError,
                                           "(3, 4)")],
              hint="the new shape must have as many elements as the old one",
-             doc="The same elements in a new shape.")
+             book=_PASS, memory=_moves(VIEW), doc="The same elements in a new shape.")
 
 
 def _inverse(axes, ndim):
@@ -42,6 +53,9 @@ transpose = Op("transpose", lambda x, *, axes: B.xp.transpose(x, axes), inputs=(
                bad_inputs=lambda: [BadInput((np.ones((3, 4)),), {"axes": (0, 0)}, ShapeError,
                                             "(3, 4)")],
                hint="axes must be a permutation of range(x.ndim)",
+               book=Book(BOOKKEEPING, forward=lambda n, a: n.transpose(a[0]),
+                         vjp=lambda n, i, g, a, out: n.transpose(g)),
+               memory=_moves(TRANSPOSED),
                doc="Permute the axes (reverse them when ``axes`` is None).")
 
 
@@ -58,6 +72,23 @@ def _sum_to(x, *, shape):
     return out.reshape(shape) if lead else out
 
 
+def _unbroadcast_book(n, i, g, a, out):
+    """``sum_to`` as the chapter writes it: a sum over the batch is ``1^T G``."""
+    src, dst = n.in_shapes[0], n.shape
+    if src is None or tuple(src) == tuple(dst) or (g is n.ONE and not src):
+        return g
+    if not src:
+        return n.call("sum", g, scalar=True)
+    if tuple(dst[1:]) == tuple(src):
+        return n.matmul(n.transpose(n.ONES), g)
+    return n.call("sum_to", g)
+
+
+def _unbroadcast_result(step, i):
+    src, dst = tuple(step.in_shapes[i]), step.shape
+    return ALIAS if src == dst else NEWVIEW if len(src) < len(dst) else NEW  # sum_to reshapes
+
+
 broadcast_to = Op(
     "broadcast_to", lambda x, *, shape: B.xp.broadcast_to(x, shape), inputs=("x",), view=True,
     saves=("x.shape",), vjp=(lambda g, xshape, *, shape: sum_to(g, shape=xshape),),
@@ -66,16 +97,20 @@ broadcast_to = Op(
                          Sample((uniform(rng, ()),), {"shape": (5,)})],
     bad_inputs=lambda: [BadInput((np.ones((3, 4)),), {"shape": (5, 4)}, ShapeError, "(3, 4)")],
     hint="each dimension must be equal to the target's or 1",
+    book=Book(BOOKKEEPING, forward=lambda n, a: a[0], vjp=_unbroadcast_book),
+    memory=_moves(_unbroadcast_result),
     doc="Repeat ``x`` along new and size-1 axes to ``shape`` (a view; VJP is ``sum_to``).")
 
 sum_to = Op(
-    "sum_to", _sum_to, inputs=("x",), saves=("x.shape",), view=True,
+    "sum_to", _sum_to, inputs=("x",), saves=("x.shape",),
+    view=lambda params, in_shapes, shape: in_shapes[0] is not None
+    and tuple(in_shapes[0]) == tuple(shape),                  # x itself, when already there
     vjp=(lambda g, xshape, *, shape: broadcast_to(g, shape=xshape),), jvp=LINEAR,
     samples=lambda rng: [Sample((uniform(rng, (2, 3, 4)),), {"shape": (3, 1)}),
                          Sample((uniform(rng, (3, 4)),), {"shape": (4,)}),
                          Sample((uniform(rng, (3, 4)),), {"shape": (3, 4)})],
     bad_inputs=lambda: [BadInput((np.ones((3, 4)),), {"shape": (2, 4)}, ShapeError, "(3, 4)")],
-    hint="shape must broadcast to x.shape",
+    hint="shape must broadcast to x.shape", book=_PASS, memory=_moves(READONLY),
     doc="Sum ``x`` down to ``shape``, the inverse of broadcasting (VJP is ``broadcast_to``).")
 
 
@@ -102,13 +137,22 @@ def _index_samples(rng):
             Sample((uniform(rng, (2, 3, 4)),), {"index": (1, Ellipsis, None, 2)})]
 
 
+def _basic(params, *shapes) -> bool:
+    return is_basic(params.get("index", ()))
+
+
 getitem = Op("getitem", lambda x, *, index: x[index], inputs=("x",), saves=("x.shape",),
-             view=True,
+             view=_basic,                   # basic slicing views, integer arrays copy
              vjp=(lambda g, xshape, *, index: scatter(g, index=index, shape=xshape),),
              jvp=LINEAR, samples=_index_samples,
              bad_inputs=lambda: [BadInput((np.ones((3, 4)),), {"index": (5,)}, ShapeError,
                                           "(3, 4)")],
              hint="use indices within the shape (basic slices, ints, or integer arrays)",
+             book=Book(BOOKKEEPING,
+                       forward=lambda n, a: a[0] if _basic(n.params) else n.call("index", a[0]),
+                       vjp=lambda n, i, g, a, out: g if _basic(n.params) else
+                       n.call("scatter", g)),
+             memory=_moves(NEW),
              doc="``x[index]`` for basic slices and integer arrays (VJP is ``scatter``).")
 
 scatter = Op("scatter", _scatter, inputs=("g",),
@@ -121,6 +165,7 @@ scatter = Op("scatter", _scatter, inputs=("g",),
                                                                "shape": (4, 5)},
                                           ShapeError, "(2, 5)")],
              hint="g must have the shape of zeros(shape)[index]",
+             memory=_moves(lambda step, i: VIEW if _basic(step.params) else NEW),
              doc="Zeros of ``shape`` with ``g`` added at ``index`` (the VJP of ``getitem``).")
 
 
@@ -149,7 +194,7 @@ concatenate = Op(
     vjp=_concat_vjp, jvp=LINEAR, samples=_concat_samples,
     bad_inputs=lambda: [BadInput((np.ones((2, 3)), np.ones((2, 4))),
                                  {"axis": 0, "bounds": ((0, 2), (2, 4))}, ShapeError, "(2, 4)")],
-    hint="every input must have the same shape except along axis",
+    hint="every input must have the same shape except along axis", memory=_moves(VIEW),
     doc="Join tensors along an existing axis.")
 
 astype = Op("astype", lambda x, *, dtype: x.astype(dtype), inputs=("x",), saves=("x.dtype",),
@@ -157,11 +202,13 @@ astype = Op("astype", lambda x, *, dtype: x.astype(dtype), inputs=("x",), saves=
             samples=lambda rng: [Sample((uniform(rng, (3,)),), {"dtype": np.float64})],
             bad_inputs=lambda: [BadInput((np.array(["x"]),), {"dtype": np.float32}, ShapeError,
                                          "<U1")],
+            book=_PASS, memory=_moves(NEW),
             doc="Convert to ``dtype`` (differentiable between floating dtypes).")
 
 identity = Op("identity", lambda x: x, inputs=("x",), vjp=(lambda g: g,), jvp=LINEAR, view=True,
               samples=lambda rng: [Sample((uniform(rng, (3, 2)),))],
-              bad_inputs=lambda: [], doc="``x`` itself, as a new node of the graph.")
+              bad_inputs=lambda: [], book=_PASS, memory=_moves(ALIAS),
+              doc="``x`` itself, as a new node of the graph.")
 
 __all__ = ["reshape", "transpose", "broadcast_to", "sum_to", "getitem", "scatter",
            "concatenate", "astype", "identity", "concat_bounds", "is_basic", "DTypeError"]

@@ -139,7 +139,7 @@ def _input(node: Node, i: int, values: dict):
 
 def _params(node: Node) -> dict:
     params = dict(node.params)
-    if node.op.name == "astype" and np.dtype(params["dtype"]).kind == "f":
+    if "dtype" in params and np.dtype(params["dtype"]).kind == "f":
         params["dtype"] = np.float64          # a float32 round trip would swamp the check
     return params
 

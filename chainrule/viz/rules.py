@@ -1,25 +1,24 @@
 """Each operator's forward and backward as the chapter writes them, in symbols.
 
+How the book writes an operator is part of its record (``op.book``, a
+:class:`~chainrule.core.fields.Book`): functions of a :class:`Notation`, the algebra of
+:mod:`chainrule.viz.symbolic` with what the node recorded, which this module passes in.
 :func:`forward_expr` gives what a recorded node computes (``W1 x``, ``phi(z)``, ``l(o, y)``,
 ``lambda/2 (|W1|_F^2 + |W2|_F^2)``); :func:`vjp_expr` gives the gradient it passes to input
 ``i`` from the gradient ``g`` of its output (``W2^T dJ/do``, ``dJ/dh (.) phi'(z)``).  Shape
 bookkeeping (reshape, broadcast to a shape of the same size, astype) passes gradients through
-unchanged, as the chapter's ``prod`` hides transposition and reshaping.  An operator without a
-rule here prints as ``vjp_name(g)``: honest, if terse.
+unchanged, as the chapter's ``prod`` hides transposition and reshaping.  An operator whose
+record has no rule prints as ``name(x)`` and ``vjp_name(g)``: honest, if terse.
 """
 
 from __future__ import annotations
 
 from ..core.graph import Node
-from ..ops.shape import is_basic
+from . import symbolic
 from .symbolic import (ONE, ONES, Atom, Coef, Expr, Norm2, Power, Sum, add, call, div,
-                       hadamard, matmul, neg, norm2, power, scale, transpose)
+                       hadamard, matmul, neg, norm2, transpose)
 
-__all__ = ["Number", "Context", "forward_expr", "vjp_expr", "PHI", "PASS"]
-
-PHI = frozenset({"relu", "tanh", "sigmoid", "softplus"})
-PASS = frozenset({"reshape", "identity", "astype", "sum_to"})
-_UNARY = frozenset({"exp", "log", "sqrt", "sin", "cos", "abs"})
+__all__ = ["Number", "Context", "Notation", "forward_expr", "vjp_expr"]
 
 
 class Number(Atom):
@@ -68,126 +67,112 @@ def _number(e: Expr | None):
     return e if isinstance(e, Number) else None
 
 
-def forward_expr(node: Node, args: list, ctx: Context) -> Expr:
-    """What ``node`` computes, from the expressions of its inputs."""
-    name = node.op.name
-    a = args
-    if name in PASS or name == "broadcast_to":
-        return a[0]
-    if name == "getitem":
-        return a[0] if is_basic(node.params["index"]) else call("index", a[0])
-    if name == "transpose":
-        return transpose(a[0])
-    if name == "matmul":
-        return matmul(a[0], a[1])
-    if name in PHI:
-        ctx.note("phi", name)
-        return call("phi", a[0], latex=r"\phi")
-    if name == "add":
-        return add(a[0], a[1])
-    if name == "sub":
-        return add(a[0], neg(a[1]))
-    if name == "neg":
-        return neg(a[0])
-    if name == "mul":
-        num, other = (a[0], a[1]) if _number(a[0]) else (a[1], a[0])
+class Notation:
+    """The book's notation for one recorded node: what the ``book`` rules of its record get.
+
+    Builders of :mod:`chainrule.viz.symbolic` (``add``, ``neg``, ``hadamard``, ``div``,
+    ``matmul``, ``transpose``, ``norm2``, ``call``), a few that know the chapter's habits
+    (``phi``, ``phi_prime``, ``product``, ``power``, ``scale``, ``note``), and what the node
+    recorded: ``params``, its output's ``shape`` and its inputs' ``in_shapes`` (the VJP only).
+    """
+
+    ONE, ONES = ONE, ONES               # a unit gradient, a vector of ones
+    add = staticmethod(add)
+    neg = staticmethod(neg)
+    hadamard = staticmethod(hadamard)
+    div = staticmethod(div)
+    matmul = staticmethod(matmul)
+    transpose = staticmethod(transpose)
+    norm2 = staticmethod(norm2)
+    call = staticmethod(call)
+
+    def __init__(self, node: Node, ctx: Context, in_shapes: list | None = None):
+        self.node, self.ctx = node, ctx
+        self.params, self.shape, self.in_shapes = node.params, node.shape, in_shapes
+
+    @staticmethod
+    def number(e: Expr | None):
+        """The value of a constant that is not a tensor, or None (not one, or unknown)."""
+        return e.value if isinstance(e, Number) else None
+
+    @staticmethod
+    def is_scalar(e: Expr) -> bool:
+        return e.scalar
+
+    @staticmethod
+    def squared(e: Expr) -> Expr | None:
+        """``x`` when ``e`` is ``x^2``, else None."""
+        return e.a if isinstance(e, Power) and e.k == "2" else None
+
+    @staticmethod
+    def symbol(text: str, scalar: bool = False) -> Atom:
+        """A symbol that stands for itself (``n``, the batch size)."""
+        return Atom(text, text, scalar=scalar)
+
+    def note(self, symbol: str, meaning: str, expr: Expr | None = None) -> Expr | None:
+        """Add ``symbol = meaning`` to the legend; returns ``expr``."""
+        self.ctx.note(symbol, meaning)
+        return expr
+
+    @staticmethod
+    def power(a: Expr, k) -> Expr:
+        """``a^k`` for a number ``k``, or for a constant of unknown value ``a^c``."""
+        return Power(a, k.text()) if isinstance(k, Expr) else symbolic.power(a, k)
+
+    @staticmethod
+    def scale(c: float, e: Expr) -> Expr:
+        """``c e`` for a number ``c``."""
+        return symbolic.scale(Coef(c), e)
+
+    def phi(self, x: Expr) -> Expr:
+        """The chapter's activation ``phi(x)``; the legend says which one."""
+        self.ctx.note("phi", self.node.op.name)
+        return call("phi", x, latex=r"\phi")
+
+    @staticmethod
+    def phi_prime(x: Expr) -> Expr:
+        return call("phi'", x, latex=r"\phi'")
+
+    def product(self, a: Expr, b: Expr) -> Expr:
+        """``a (.) b``; by a constant, a scale factor, and a scaled sum of squared norms is
+        the chapter's ``lambda/2 (|W1|_F^2 + ...)``."""
+        num, other = (a, b) if _number(a) else (b, a)
         if _number(num) is None:
-            return hadamard(a[0], a[1])
+            return hadamard(a, b)
         if _is_regulariser(other):
             coef = Coef(0.5, 1)                 # c (|W1|^2 + ...) is lambda/2 (...)
             if num.value is not None:
-                ctx.note("lambda", f"{2 * float(num.value):g}")
+                self.ctx.note("lambda", f"{2 * float(num.value):g}")
             else:
-                ctx.note("lambda", "2c (the factor was freed by backward)")
+                self.ctx.note("lambda", "2c (the factor was freed by backward)")
         else:
             coef = Coef(None if num.value is None else float(num.value))
-        ctx.coefs[id(node)] = coef
-        return scale(coef, other)
-    if name == "div":
-        return div(a[0], a[1])
-    if name == "power":
-        k = _number(a[1])
-        return power(a[0], k.value) if k is not None and k.value is not None else Power(
-            a[0], a[1].text())
-    if name == "sumsq":
-        return norm2(a[0])
-    if name == "sum":
-        x = a[0]
-        if node.params.get("axis") is None and isinstance(x, Power) and x.k == "2":
-            return norm2(x.a)
-        return call("sum", x, scalar=node.params.get("axis") is None)
-    if name == "cross_entropy":
-        ctx.note("l", "cross-entropy")
-        return call("l", a[0], a[1], latex="l", scalar=True)
-    if name in _UNARY or name == "softmax":
-        return call(name, a[0])
-    return call(name, *[x for x in a if x is not None])
+        self.ctx.coefs[id(self.node)] = coef
+        return symbolic.scale(coef, other)
+
+    def product_grad(self, g: Expr, other: Expr) -> Expr:
+        """The gradient of ``x (.) other`` for ``x``: by the scale factor found forward."""
+        if _number(other) is not None:
+            return symbolic.scale(self.ctx.coefs.get(id(self.node), Coef(other.value)), g)
+        return hadamard(g, other)
+
+
+def forward_expr(node: Node, args: list, ctx: Context) -> Expr:
+    """What ``node`` computes, from the expressions of its inputs."""
+    rule = node.op.book.forward
+    if rule is None:
+        return call(node.op.name, *[x for x in args if x is not None])
+    return rule(Notation(node, ctx), args)
 
 
 def vjp_expr(node: Node, i: int, g: Expr, args: list, out: Expr, shapes: list,
              ctx: Context) -> Expr:
     """The gradient ``node`` passes to its input ``i`` when its output's gradient is ``g``."""
+    rule = node.op.book.vjp
+    gi = None if rule is None else rule(Notation(node, ctx, shapes), i, g, args, out)
+    if gi is not None:
+        return gi
     name = node.op.name
-    a = args
-    if name in PASS:
-        return g
-    if name == "getitem":
-        return g if is_basic(node.params["index"]) else call("scatter", g)
-    if name == "broadcast_to":
-        src, dst = shapes[0], node.shape
-        if src is None or tuple(src) == tuple(dst) or (g is ONE and not src):
-            return g
-        if not src:
-            return call("sum", g, scalar=True)
-        if tuple(dst[1:]) == tuple(src):
-            return matmul(transpose(ONES), g)   # summed over the batch: 1^T G
-        return call("sum_to", g)
-    if name == "sum":
-        return g if g.scalar or node.params.get("axis") is None else call("expand", g)
-    if name == "transpose":
-        return transpose(g)
-    if name == "matmul":
-        return matmul(g, transpose(a[1])) if i == 0 else matmul(transpose(a[0]), g)
-    if name in PHI:
-        return hadamard(g, call("phi'", a[0], latex=r"\phi'"))
-    if name == "add":
-        return g
-    if name == "sub":
-        return g if i == 0 else neg(g)
-    if name == "neg":
-        return neg(g)
-    if name == "mul":
-        other = a[1 - i]
-        if _number(other) is not None:
-            return scale(ctx.coefs.get(id(node), Coef(other.value)), g)
-        return hadamard(g, other)
-    if name == "div":
-        return div(g, a[1]) if i == 0 else neg(div(hadamard(g, out), a[1]))
-    if name == "sumsq":
-        return scale(Coef(2.0), hadamard(g, a[0]))
-    if name == "power":
-        k = _number(a[1])
-        if i == 0 and k is not None and k.value is not None:
-            return scale(Coef(float(k.value)), hadamard(g, power(a[0], float(k.value) - 1)))
-        if i == 1:
-            return hadamard(g, hadamard(out, call("log", a[0])))
-    if name == "exp":
-        return hadamard(g, out)
-    if name == "log":
-        return div(g, a[0])
-    if name == "sin":
-        return hadamard(g, call("cos", a[0]))
-    if name == "cos":
-        return neg(hadamard(g, call("sin", a[0])))
-    if name == "abs":
-        return hadamard(g, call("sign", a[0]))
-    if name == "cross_entropy" and i == 0:
-        e = add(call("softmax", a[0]), neg(call("onehot", a[1])))
-        n = shapes[0][0] if shapes[0] else 1
-        if n != 1:
-            ctx.note("n", str(n))
-            e = div(e, Atom("n", "n", scalar=True))
-        return hadamard(g, e)
     suffix = f"[{i}]" if len(node.edges) > 1 else ""
     escaped = name.replace("_", r"\_")
     return call(f"vjp_{name}{suffix}", g,

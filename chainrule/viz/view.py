@@ -24,18 +24,12 @@ from typing import Iterable, Mapping
 import numpy as np
 
 from ..errors import ChainruleError
+from ..core.fields import BOOKKEEPING, COMBINE, SCALE, SQUARE, SQUARES, TOTAL, base_buffer
 from ..core.graph import Node, toposort
 from ..core.saves import rule_reads
-from ..ops.shape import is_basic
 from ..core.tensor import Tensor
 
-__all__ = ["GraphView", "Var", "Region", "GraphTooLarge", "BOOKKEEPING", "format_bytes",
-           "rule_reads"]
-
-BOOKKEEPING = frozenset({"reshape", "transpose", "broadcast_to", "sum_to", "identity",
-                         "astype", "getitem"})
-_VIEWS = frozenset({"reshape", "transpose", "broadcast_to", "identity", "getitem"})
-_SYMBOLS = {"add": "+", "sub": "-", "mul": "*", "div": "/", "neg": "-", "power": "**"}
+__all__ = ["GraphView", "Var", "Region", "GraphTooLarge", "format_bytes", "rule_reads"]
 
 
 class GraphTooLarge(ChainruleError, ValueError):
@@ -88,27 +82,28 @@ def region_label(nodes: list) -> str:
     """The operators of ``nodes`` in words: bookkeeping (reshape, transpose...) left out.
 
     A region of squares summed and scaled (the chapter's ``s``) reads "regulariser"; without a
-    scale, "sum of squares".  One arithmetic operator reads as its symbol (``+``).
+    scale, "sum of squares".  One arithmetic operator reads as its symbol (``+``).  What each
+    operator is comes from its record (``op.book.role`` and ``op.book.symbol``).
     """
-    core = [n.op.name for n in nodes if n.op.name not in BOOKKEEPING]
-    kinds = set(core)
-    squares = {"sumsq"} <= kinds <= {"sumsq", "add", "mul", "div"}
-    if squares or ({"power", "sum"} <= kinds <= {"power", "sum", "add", "mul", "div"}
-                   and all(_exponent(n) == 2 for n in nodes if n.op.name == "power")):
-        return "regulariser" if kinds & {"mul", "div"} else "sum of squares"
-    names = core or [n.op.name for n in nodes]
-    counts: dict[str, int] = {}
-    for name in names:
-        counts[name] = counts.get(name, 0) + 1
+    core = [n for n in nodes if n.op.book.role != BOOKKEEPING]
+    roles = {n.op.book.role for n in core}
+    squares = {SQUARES} <= roles <= {SQUARES, COMBINE, SCALE}
+    if squares or ({SQUARE, TOTAL} <= roles <= {SQUARE, TOTAL, COMBINE, SCALE}
+                   and all(_exponent(n) == 2 for n in core if n.op.book.role == SQUARE)):
+        return "regulariser" if SCALE in roles else "sum of squares"
+    ops = [n.op for n in core or nodes]
+    counts: dict = {}
+    for op in ops:
+        counts[op] = counts.get(op, 0) + 1
     if len(counts) > 3:
-        return f"{len(names)} operators"
-    parts = [_SYMBOLS.get(k, k) if len(counts) == 1 and c == 1 else
-             (k if c == 1 else f"{k} x{c}") for k, c in counts.items()]
+        return f"{len(ops)} operators"
+    parts = [(op.book.symbol or op.name) if len(counts) == 1 and c == 1 else
+             (op.name if c == 1 else f"{op.name} x{c}") for op, c in counts.items()]
     return ", ".join(parts)
 
 
 def _exponent(node: Node):
-    """The constant exponent of a recorded ``power`` node, when it saved one."""
+    """The constant exponent of a recorded ``x ** k`` node, when it saved one."""
     if node.saved is None or len(node.saved) < 2:
         return None
     y = node.saved[1]
@@ -127,17 +122,8 @@ def format_bytes(n: int) -> str:
 
 def _is_view(node: Node) -> bool:
     """Whether ``node``'s output shares its input's memory (reshape, transpose, a slice...)."""
-    name = node.op.name
-    if name == "getitem":
-        return is_basic(node.params.get("index", ()))
-    return name in _VIEWS
-
-
-def _root_buffer(a) -> int:
-    """The id of the array that owns ``a``'s memory (views share their base's)."""
-    while getattr(a, "base", None) is not None and hasattr(a.base, "shape"):
-        a = a.base
-    return id(a)
+    return node.op.is_view(node.params, [getattr(e, "shape", None) for e in node.edges],
+                           node.shape)
 
 
 class GraphView:
@@ -326,7 +312,7 @@ class GraphView:
                 data = value._data if isinstance(value, Tensor) else value
                 if not hasattr(data, "nbytes") or not hasattr(data, "shape"):
                     continue
-                key = _root_buffer(data)
+                key = id(base_buffer(data))
                 if key in seen:
                     continue
                 seen.add(key)
