@@ -185,3 +185,76 @@ def test_sigint_in_a_subprocess_writes_a_checkpoint_and_exits_cleanly(tmp_path):
     assert proc.returncode == 128 + signal.SIGINT
     assert "Traceback" not in err and "--resume" in err
     assert (tmp_path / CHECKPOINT).exists()
+
+
+DIGITS = ["train", "--dataset", "digits", "--no-progress"]
+
+
+def test_a_diverging_run_stops_at_the_first_nan_with_one_line_and_no_checkpoint(tmp_path):
+    run = _run(*DIGITS, "--epochs", "1", "--lr", "1e10", "--out", str(tmp_path))
+    assert run.returncode not in (0, 2) and run.returncode < 128, run.stderr
+    [line] = run.stderr.strip().splitlines()
+    assert re.search(r"diverged at epoch 1, step \d+: the loss is (nan|inf)", line), line
+    assert "smaller --lr" in line and "no checkpoint was written" in line
+    assert not (tmp_path / CHECKPOINT).exists()
+
+
+def test_divergence_after_a_good_epoch_keeps_that_epochs_checkpoint(tmp_path):
+    train(Config(epochs=1, out=str(tmp_path), **SMALL))
+    good = (tmp_path / CHECKPOINT).read_bytes()
+    arrays, meta = _arrays(tmp_path)
+    config = dict(meta["config"], epochs=3, out=str(tmp_path), resume=False)
+    from chainrule.train.run import Run, TrainingDiverged
+
+    run = Run(Config(**config))
+    run._restore(arrays, meta)
+    with pytest.raises(TrainingDiverged, match="epoch 2.*the last good checkpoint") as info:
+        run.config.lr = 1e10
+        for group in run.optimizer.param_groups:
+            group["lr"] = 1e10
+        run.train_epoch(1, [])
+    assert info.value.status == 3 and (tmp_path / CHECKPOINT).read_bytes() == good
+    a, _ = _arrays(tmp_path)
+    assert all(np.isfinite(v).all() for v in a.values())
+
+
+@pytest.fixture(scope="module")
+def one_epoch(tmp_path_factory):
+    """A folder holding a one-epoch run with --lr 0.05 --hidden 16 --batch-size 64."""
+    folder = tmp_path_factory.mktemp("one-epoch")
+    first = _run(*DIGITS, "--epochs", "1", "--lr", "0.05", "--hidden", "16", "--batch-size",
+                 "64", "--out", str(folder))
+    assert first.returncode == 0, first.stderr
+    return folder
+
+
+@pytest.mark.parametrize(("flag", "value", "saved"), [("--lr", "0.5", "0.05"),
+                                                      ("--hidden", "8", "16"),
+                                                      ("--batch-size", "16", "64")])
+def test_resume_with_a_different_setting_is_refused_naming_both_values(one_epoch, flag, value,
+                                                                       saved):
+    before = (one_epoch / CHECKPOINT).read_bytes()
+    run = _run(*DIGITS, "--epochs", "2", "--resume", "--out", str(one_epoch), flag, value)
+    assert run.returncode == 1
+    [line] = run.stderr.strip().splitlines()
+    assert f"{flag} {value} differs from the checkpoint's {saved}" in line, line
+    assert (one_epoch / CHECKPOINT).read_bytes() == before
+
+
+def test_resume_with_the_same_settings_or_none_goes_on(one_epoch, tmp_path):
+    import shutil
+
+    for k, flags in enumerate([["--lr", "0.05", "--hidden", "16", "--batch-size", "64"], []]):
+        folder = tmp_path / str(k)
+        shutil.copytree(one_epoch, folder)
+        run = _run(*DIGITS, "--epochs", "2", "--resume", "--out", str(folder), *flags)
+        assert run.returncode == 0, run.stderr
+        assert len(_arrays(folder)[1]["history"]) == 2
+
+
+def test_an_explicit_data_dir_without_the_files_is_refused(tmp_path):
+    run = _run("train", "--dataset", "fashion-mnist", "--data-dir", "/nonexistent",
+               "--no-progress", "--epochs", "1", "--out", str(tmp_path / "run"))
+    assert run.returncode == 1 and "(as asked)" not in run.stdout
+    [line] = run.stderr.strip().splitlines()
+    assert "--data-dir /nonexistent" in line and "Traceback" not in run.stderr

@@ -166,14 +166,20 @@ def _fashion_files(folder: Path) -> dict[str, Path] | None:
     return found  # type: ignore[return-value]
 
 
-def find_fashion_mnist(data_dir: str | os.PathLike[str] | None = None) -> Path | None:
+def find_fashion_mnist(data_dir: str | os.PathLike[str] | None = None, *,
+                       fallback: bool = True) -> Path | None:
     """Return the first folder holding all four Fashion-MNIST files, or None.
 
-    Searched in order: ``data_dir``, ``$CHAINRULE_DATA``, then :data:`SYSTEM_DATA_DIRS`; each
-    folder itself first, then its ``fashion-mnist`` subfolder.  Each file may be gzipped
-    (``train-images-idx3-ubyte.gz``) or plain (``train-images-idx3-ubyte``).
+    Searched in order: ``data_dir``, ``$CHAINRULE_DATA``, then :data:`SYSTEM_DATA_DIRS` (with
+    ``fallback=False``, ``data_dir`` alone); each folder itself first, then its
+    ``fashion-mnist`` subfolder.  Each file may be gzipped (``train-images-idx3-ubyte.gz``) or
+    plain (``train-images-idx3-ubyte``).
     """
-    for folder, _ in _candidate_dirs(data_dir):
+    candidates = _candidate_dirs(data_dir)
+    if not fallback:
+        candidates = [(folder, origin) for folder, origin in candidates
+                      if data_dir is not None and origin == "data_dir argument"]
+    for folder, _ in candidates:
         if _fashion_files(folder) is not None:
             return folder
     return None

@@ -13,7 +13,8 @@ import signal
 import numpy as np
 
 from ..data import find_fashion_mnist
-from ..errors import ChainruleError, ShapeError
+from ..data.datasets import FASHION_MNIST_FILES
+from ..errors import ChainruleError, DataError, ShapeError
 from ..models import MLP, ChapterMLP
 
 __all__ = ["Config", "TrainingInterrupted", "build_model", "build_network", "choose_dataset",
@@ -59,7 +60,19 @@ class Config:
 
 
 def choose_dataset(config: Config) -> str:
-    """The dataset to train on: the one asked for, else Fashion-MNIST when found, else digits."""
+    """The dataset to train on: the one asked for, else Fashion-MNIST when found, else digits.
+
+    An explicit ``data_dir`` without the Fashion-MNIST files is a :class:`DataError` (unless
+    the digits are asked for, which need no files): it is never silently replaced by another
+    copy, or by the digits.
+    """
+    if config.data_dir is not None and config.dataset in (None, "fashion-mnist") \
+            and find_fashion_mnist(config.data_dir, fallback=False) is None:
+        missing = ", ".join(f"{stem}[.gz]" for stem in FASHION_MNIST_FILES.values())
+        raise DataError(f"--data-dir {config.data_dir}: the Fashion-MNIST files ({missing}) "
+                        "are not there nor in its fashion-mnist subfolder; put them there, or "
+                        "drop --data-dir to use $CHAINRULE_DATA or /usr/share/datasets/"
+                        "fashion-mnist (apt-get install dataset-fashion-mnist)")
     if config.dataset is not None:
         return config.dataset
     return "fashion-mnist" if find_fashion_mnist(config.data_dir) is not None else "digits"

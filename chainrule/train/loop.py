@@ -9,7 +9,17 @@ backpropagates, and lets SGD update ``W1`` and ``W2``.  The run writes to its ou
   partial-epoch sums, after every epoch and on Ctrl-C or SIGTERM.
 
 ``--resume`` continues from that checkpoint up to ``--epochs``; the result is bit-identical to a
-run that was never interrupted.  Every file is written atomically.
+run that was never interrupted.  The checkpoint fixes ``lr``, ``hidden``, ``batch_size``,
+``weight_decay``, ``layers``, ``dtype``, ``seed`` and the dataset: a value given with
+``--resume`` that differs from the checkpoint's is refused in one line naming the flag and both
+values (a value left at its default takes the checkpoint's).  Every file is written atomically.
+
+A run whose loss becomes NaN or infinite (a learning rate far too large, say) stops at that
+step with :class:`~chainrule.train.run.TrainingDiverged`, one line naming the epoch and step
+and suggesting a smaller ``--lr``; the checkpoint on disk stays the last good one (none is
+written after the divergence, nor one whose parameters are not finite).  Its ``status``, 3, is
+the exit status meant for ``chainrule train`` (exit statuses: 0 done, 1 an error, 2 a bad
+flag, 3 diverged, 128 + N stopped by signal N).
 
 Under ``mpiexec -n N`` (detected, or ``distributed=True``) the run is data-parallel: the batch
 stays the global batch, each rank takes its part of it, gradients are averaged by
@@ -26,20 +36,61 @@ and time is in :mod:`chainrule.train.report`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import time
 
+import numpy as np
+
 from ..distributed import DataParallel, world
+from ..errors import ChainruleError
 from .config import CHECKPOINT, CURVE, GRAPH, MEMORY, METRICS, Config, stop_on_signals
 from .pipeline import PipelineRun
-from .run import Run, evaluate
+from .run import Run, TrainingDiverged, evaluate
 
-__all__ = ["train", "evaluate"]
+__all__ = ["train", "evaluate", "TrainingDiverged"]
 
 
 def _say(config: Config, text: str) -> None:
     if config.log:
         print(text, flush=True)
+
+
+# the settings a checkpoint fixes, as (Config field, flag); --resume refuses a different value
+_FIXED_BY_CHECKPOINT = (("lr", "--lr"), ("hidden", "--hidden"), ("batch_size", "--batch-size"),
+                        ("weight_decay", "--weight-decay"), ("layers", "--layers"),
+                        ("dtype", "--dtype"), ("seed", "--seed"))
+
+
+def _refuse_conflicts(config: Config, run: Run) -> None:
+    """One line naming every flag whose value differs from the checkpoint's.
+
+    A value equal to :class:`Config`'s default (or None) counts as not given, so it takes the
+    checkpoint's value without complaint."""
+    defaults = {f.name: f.default for f in dataclasses.fields(Config)}
+    said = [(flag, getattr(config, name), getattr(run.config, name))
+            for name, flag in _FIXED_BY_CHECKPOINT
+            if getattr(config, name) not in (None, defaults[name])
+            and getattr(config, name) != getattr(run.config, name)]
+    if config.dataset is not None and config.dataset != run.dataset:
+        said.append(("--dataset", config.dataset, run.dataset))
+    if said:
+        raise ChainruleError(
+            "--resume: " + "; ".join(f"{flag} {given} differs from the checkpoint's {saved}"
+                                     for flag, given, saved in said)
+            + f"; drop {' and '.join(flag for flag, _, _ in said)} to continue the run as it "
+            "was saved, or start a new run in another --out")
+
+
+def _refuse_nonfinite_parameters(run: Run, epoch: int) -> None:
+    """Raise :class:`TrainingDiverged` (on every rank) if an update made a parameter NaN or
+    infinite, so that no checkpoint of such weights is written."""
+    bad = int(not all(np.isfinite(p.data).all()
+                      for p in run.optimizer.param_groups[0]["params"]))
+    if run.comm is not None:
+        bad = int(run.comm.sum([bad])[0])
+    if bad:
+        raise run.diverged(epoch, float("nan"))
 
 
 def train(config: Config) -> dict:
@@ -49,6 +100,8 @@ def train(config: Config) -> dict:
         kind = PipelineRun if config.pipeline else Run
         with comm.agree() if comm else contextlib.nullcontext():   # bad input: all ranks fail
             run = kind(config, comm)                # (no MPI calls in there, but agree's own)
+            if config.resume:
+                _refuse_conflicts(config, run)
         if comm is not None and not config.pipeline:    # rank 0's parameters on every rank
             run.parallel = DataParallel(run.model, comm)
         config = run.config
@@ -63,7 +116,9 @@ def train(config: Config) -> dict:
             _say(config, f"{run.layout()} (rank:pid {pids})")
         for epoch in range(len(run.history), config.epochs):
             started = time.perf_counter()
-            run.train_epoch(epoch, caught)
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                run.train_epoch(epoch, caught)      # (a diverging loss is caught, not warned)
+            _refuse_nonfinite_parameters(run, epoch)    # the last step's update, before saving
             record = run.finish_epoch(epoch)
             record["wall_seconds"] = time.perf_counter() - started
             run.save()

@@ -9,6 +9,7 @@ back.
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 import tempfile
 import time
@@ -21,7 +22,7 @@ from ..autodiff import grad
 from ..core.modes import no_grad
 from ..data import ArrayDataset, DataLoader, load_dataset
 from ..distributed import DataParallel
-from ..errors import ChainruleError
+from ..errors import AnomalyError, ChainruleError
 from ..optim import SGD, flatten_state_dict, unflatten_state_dict
 from ..replay.capture import compile as capture
 from ..storage import atomic_write, load_checkpoint, save_checkpoint
@@ -29,7 +30,7 @@ from .config import (CHECKPOINT, CURVE, DEFAULT_BATCH, GRAPH, MEMORY, METRICS, C
                      TrainingInterrupted, build_model, choose_dataset)
 from .report import Costs, draw_curve, summary, write_json
 
-__all__ = ["Run", "evaluate", "check_writable", "CHECKPOINT_KEYS"]
+__all__ = ["Run", "TrainingDiverged", "evaluate", "check_writable", "CHECKPOINT_KEYS"]
 
 # what save() writes beside the arrays; a checkpoint with fewer or more is not this program's
 CHECKPOINT_KEYS = frozenset({"config", "dataset", "step", "loader", "rng", "history", "partial",
@@ -37,6 +38,17 @@ CHECKPOINT_KEYS = frozenset({"config", "dataset", "step", "loader", "rng", "hist
 # the settings --resume takes from the command line, not from the checkpoint
 _FROM_COMMAND_LINE = frozenset({"epochs", "out", "resume", "progress", "log", "distributed",
                                 "pipeline", "compile", "micro_batches"})
+
+
+class TrainingDiverged(AnomalyError):
+    """The loss became NaN or infinite: the run stopped there, without writing a checkpoint.
+
+    Every rank raises it at the same step (the loss is summed over the ranks first).
+    :attr:`status` is the exit status meant for ``chainrule train`` (a diverged run).
+    """
+
+    status = 3
+    collective = True           # every rank raised it together: rank 0 alone says so
 
 
 def check_writable(folder: Path) -> None:
@@ -235,6 +247,8 @@ class Run:
                 part["correct"] += sums[2]
                 part["seen"] += sums[3]
                 self.step += 1
+                if not (math.isfinite(sums[0]) and math.isfinite(sums[1])):   # every rank's
+                    raise self.diverged(epoch, sums[0] / max(sums[3], 1))
                 bar.update(1)
                 bar.set_postfix(loss=f"{part['loss'] / part['seen']:.4f}",
                                 acc=f"{part['correct'] / part['seen']:.3f}",
@@ -288,6 +302,16 @@ class Run:
             signals, votes = self.comm.sum([stop, 1 if stop else 0])
             stop = round(signals / votes) if votes else 0
         return stop
+
+    def diverged(self, epoch: int, loss: float) -> TrainingDiverged:
+        """The error saying the loss left the finite numbers, that no checkpoint was written
+        after it, and to try a smaller learning rate."""
+        path = self.out / CHECKPOINT
+        kept = (f"the last good checkpoint, {path}, is kept" if path.exists()
+                else "no checkpoint was written")
+        return TrainingDiverged(
+            f"training diverged at epoch {epoch + 1}, step {self.step}: the loss is {loss}; "
+            f"{kept}; try a smaller --lr than {self.config.lr:g}, e.g. {self.config.lr / 10:g}")
 
     def interrupted(self, when: str, caught: list[int]) -> TrainingInterrupted:
         """The error saying the run stopped, where its checkpoint is, and how to go on."""
