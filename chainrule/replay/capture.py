@@ -19,6 +19,14 @@ What a plan binds:
 * any other array an operator receives (a constant ``ones`` seed, an identity matrix) is kept
   as it was traced.
 
+What a plan refuses, naming the user's line (:class:`ReplayError`): turning a tensor into a
+Python value inside ``fn`` (``if t > 0``, ``bool``, ``float``, ``int``, ``.item()``,
+``.tolist()``, ``.numpy()``), since the replay would keep the traced call's value or branch
+for every input; write the branch with ``cr.where`` or pass the value in as an argument.  A
+Python number ``fn`` reads from its own objects (``model.weight_decay``) is a constant of the
+plan, not guarded: pass it as a tensor argument to make it a live input, or compile again
+after changing it.
+
 What a plan cannot do, and says so: an in-place change inside ``fn`` (keep updates outside),
 ``backward()`` inside ``fn`` (return ``cr.grad(...)``'s gradients instead), an input of another
 shape or dtype (``compile`` traces a new plan for it).  Randomness or NumPy arithmetic done
