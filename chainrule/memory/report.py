@@ -19,10 +19,19 @@ from .plan import _EXTERNAL, Plan, base_buffer, build_plan
 from .simulate import (ELIDE_BYTES, FIXED_BYTES, FORWARD_BYTES, NODE_BYTES, overhead,
                        prediction_peak, training_peak)
 from ..core.tensor import Tensor
-from ..viz.view import format_bytes
 
 __all__ = ["MemoryReport", "Row", "report", "predict", "model_io", "base_buffer",
            "format_bytes", "NODE_BYTES", "FIXED_BYTES", "FORWARD_BYTES", "ELIDE_BYTES"]
+
+
+def format_bytes(n: int) -> str:
+    """``1536`` as ``"1.5 KiB"``: bytes in binary units."""
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{int(size)} B" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
 
 
 # ---------------------------------------------------------------------------- the report

@@ -6,6 +6,9 @@
 - :class:`GraphView`: variables, collapsed operators and the bytes each holds for backward.
 - :func:`second_order_report`: exercise 4, the graph of a gradient and what it costs.
 - :func:`build_chapter_graph`, :func:`build_mlp`: example graphs with the chapter's names.
+- :func:`~chainrule.viz.derivation.explain`: the derivation in the book's notation;
+  :mod:`.chapter`: the chapter's network checked against its closed forms;
+  :mod:`.notebook`: what a notebook shows for a tensor or a model.
 
 >>> from chainrule.viz import build_chapter_graph, to_dot
 >>> g = build_chapter_graph(hidden=8)
@@ -18,6 +21,7 @@ from .examples import build_chapter_graph, build_mlp
 from .render import RendererNotFound, RenderError, find_renderer
 from .second_order import SecondOrderReport, second_order_report
 from .view import GraphTooLarge, GraphView
+from . import notebook  # noqa: F401  (puts the notebook drawings in core.tensor.DISPLAY)
 
 __all__ = [
     "to_dot", "draw", "repr_svg", "find_renderer",

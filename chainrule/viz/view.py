@@ -28,6 +28,7 @@ from ..core.fields import BOOKKEEPING, COMBINE, SCALE, SQUARE, SQUARES, TOTAL, b
 from ..core.graph import Node, toposort
 from ..core.saves import rule_reads
 from ..core.tensor import Tensor
+from ..memory.report import format_bytes
 
 __all__ = ["GraphView", "Var", "Region", "GraphTooLarge", "format_bytes", "rule_reads"]
 
@@ -108,16 +109,6 @@ def _exponent(node: Node):
         return None
     y = node.saved[1]
     return y if isinstance(y, (int, float)) else None
-
-
-def format_bytes(n: int) -> str:
-    """``1536`` as ``"1.5 KiB"``: bytes in binary units."""
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{int(size)} B" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
 
 
 def _is_view(node: Node) -> bool:
