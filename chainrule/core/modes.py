@@ -14,8 +14,10 @@ import traceback
 from contextlib import contextmanager
 from typing import Iterator
 
+from ..errors import ReplayError
+
 __all__ = ["mode", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
-           "detect_anomaly", "gc_paused", "user_frames"]
+           "detect_anomaly", "gc_paused", "user_frames", "refuse_in_trace"]
 
 
 class _Mode(threading.local):
@@ -123,3 +125,14 @@ def user_frames(stack: traceback.StackSummary) -> str:
     """The innermost frames of ``stack`` outside chainrule itself, formatted."""
     frames = [f for f in stack if not os.path.abspath(f.filename).startswith(_PACKAGE_DIR)]
     return "".join(traceback.format_list(frames[-2:]))
+
+
+def refuse_in_trace(t, what: str) -> None:
+    """Refuse turning tensor ``t`` into a Python value inside a trace (``mode.tape`` is set):
+    a replay would keep the traced call's value, or branch, for every later input."""
+    where = user_frames(traceback.extract_stack()).strip() or "(unknown)"
+    raise ReplayError(
+        f"{what} on a tensor (shape {t.shape}) inside a function traced by "
+        f"cr.compile/cr.trace: the plan would replay this call's value for every input.\n"
+        f"{where}\nKeep the value a tensor (cr.where(c, a, b) for a branch), or compute it "
+        "outside the traced function and pass it in as an argument")

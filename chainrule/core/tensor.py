@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import traceback
-
 import numpy as np
 
 from .. import backend
 from .backward import backward as backpropagate
 from .backward import root_grad
 from . import graph, inplace, modes
-from ..errors import DTypeError, GraphError, ReplayError
+from ..errors import DTypeError, GraphError
 
 __all__ = ["Tensor", "DISPLAY"]
 
@@ -94,13 +92,13 @@ class Tensor:
     def numpy(self) -> np.ndarray:
         """The data as a NumPy array (shared, not copied, on the CPU)."""
         if modes.mode.tape is not None:
-            _frozen(self, "numpy()")
+            modes.refuse_in_trace(self, "numpy()")
         return backend.to_numpy(self._data)
 
     def item(self) -> float | int | bool:
         """The value of a one-element tensor as a Python number."""
         if modes.mode.tape is not None:
-            _frozen(self, "item()")
+            modes.refuse_in_trace(self, "item()")
         if self._data.size != 1:
             raise GraphError(f"item() needs a tensor of one element, got shape {self.shape}")
         return self._data.item()
@@ -108,7 +106,7 @@ class Tensor:
     def tolist(self):
         """The data as nested Python lists."""
         if modes.mode.tape is not None:
-            _frozen(self, "tolist()")
+            modes.refuse_in_trace(self, "tolist()")
         return self._data.tolist()
 
     def __array__(self, dtype=None, copy=None):
@@ -319,7 +317,7 @@ class Tensor:
 
     def __bool__(self) -> bool:
         if modes.mode.tape is not None:
-            _frozen(self, "bool() (an `if` or `while` on a tensor)")
+            modes.refuse_in_trace(self, "bool() (an `if` or `while` on a tensor)")
         if self._data.size != 1:
             raise GraphError(
                 f"the truth value of a tensor of shape {self.shape} is ambiguous; use "
@@ -378,17 +376,6 @@ class Tensor:
         elif self._rg:
             extra.append("requires_grad=True")
         return f"Tensor({body}, {', '.join(extra)})"
-
-
-def _frozen(t: Tensor, what: str) -> None:
-    """Refuse turning a tensor into a Python value inside a trace: a replay would keep the
-    value (or the branch) of the traced call for every later input."""
-    where = modes.user_frames(traceback.extract_stack()).strip() or "(unknown)"
-    raise ReplayError(
-        f"{what} on a tensor (shape {t.shape}) inside a function traced by "
-        f"cr.compile/cr.trace: the plan would replay this call's value for every input.\n"
-        f"{where}\nKeep the value a tensor (cr.where(c, a, b) for a branch), or compute it "
-        "outside the traced function and pass it in as an argument")
 
 
 def _plain_index(index):
