@@ -7,6 +7,8 @@ which :func:`chainrule.cli.main` prints as ``chainrule CMD: error: ...`` (exit s
 
 >>> positive_int("3"), positive_float("0.5"), non_negative_float("0"), seed("7")
 (3, 0.5, 0.0, 7)
+>>> parse_size("1.5GiB"), parse_size("300MB"), parse_size("4096")
+(1610612736, 300000000, 4096)
 >>> positive_float("inf")
 Traceback (most recent call last):
 argparse.ArgumentTypeError: must be a finite number, got 'inf'
@@ -17,14 +19,16 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 from pathlib import Path
 
 __all__ = ["UsageError", "positive_int", "positive_float", "non_negative_float", "seed",
-           "output_folder", "output_file", "add_network_options", "check_network_fits",
-           "check_fits", "memory_limit", "MAX_INT"]
+           "parse_size", "output_folder", "output_file", "add_network_options",
+           "check_network_fits", "check_fits", "memory_limit", "MAX_INT"]
 
 MAX_INT = 2**31 - 1              # counts and sizes: far beyond any run, well inside int64
 _FALLBACK_MEMORY = 16 * 2**30    # where the machine's memory cannot be read
+_LAYER_BYTES = 4096              # a layer's Python objects and graph nodes (about 1.5 KiB built)
 
 
 class UsageError(Exception):
@@ -77,6 +81,29 @@ def non_negative_float(text: str) -> float:
     value = _finite(text)
     if not value >= 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+_SIZE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-zA-Z]*)\s*")
+
+
+def parse_size(text: str) -> int:
+    """Bytes from ``"512MiB"``, ``"1GiB"``, ``"300MB"``, ``"1.5GiB"`` or ``"4096"``; an
+    :class:`argparse.ArgumentTypeError` (one line) for anything else."""
+    found = _SIZE.fullmatch(text)
+    unit = found.group(2).lower() if found else None
+    if unit not in _UNITS:
+        raise argparse.ArgumentTypeError(
+            f"expected a size such as 512MiB, 1GiB, 300MB, 1.5GiB or a number of bytes, "
+            f"got {text!r}")
+    number = float(found.group(1)) * _UNITS[unit]
+    if not math.isfinite(number):
+        raise argparse.ArgumentTypeError(f"must be a finite size, got {text[:40]!r}...")
+    value = int(number)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"a size must be at least 1 byte, got {text!r}")
     return value
 
 
@@ -136,7 +163,7 @@ def check_network_fits(args: argparse.Namespace) -> None:
     flags: dict[str, object] = {"--hidden": args.hidden}
     if args.batch_size is not None:
         flags["--batch-size"] = args.batch_size
-    check_fits(flags, [784, args.hidden, 10], 8, args.batch_size or 1)
+    check_fits(flags, 784, args.hidden, 1, 10, 8, args.batch_size or 1)
 
 
 def memory_limit() -> int:
@@ -147,22 +174,29 @@ def memory_limit() -> int:
         return _FALLBACK_MEMORY
 
 
-def check_fits(flags: dict[str, object], widths: list[int], itemsize: int, batch: int = 0,
-               *, gradients: bool = True, limit: int | None = None) -> int:
-    """Refuse a network of these ``widths`` whose parameters, their gradients and one batch's
-    activations (a lower bound of a step's memory) would not fit in ``limit`` bytes (the
-    machine's memory); returns the estimate.  ``flags`` are the sizes' flags and values, named
-    in the refusal; ``gradients=False`` counts the parameters alone (a model built, never run).
+def check_fits(flags: dict[str, object], inputs: int, hidden: int, layers: int, outputs: int,
+               itemsize: int, batch: int = 0, *, gradients: bool = True,
+               limit: int | None = None) -> int:
+    """Refuse an MLP (``inputs``, ``layers`` hidden layers of ``hidden`` units, ``outputs``)
+    too big for this machine; returns the estimate in bytes.
 
-    >>> check_fits({"--hidden": 8}, [784, 8, 10], 4)     # 2 x 6,352 float32 numbers
-    50816
-    >>> check_fits({"--hidden": 10**9}, [784, 10**9, 10], 4, limit=2**30)
+    The estimate is a lower bound of a step's memory: the parameters, their gradients, one
+    batch's activations and each layer's Python objects; it is refused above ``limit`` (the
+    machine's memory).  ``flags`` are the sizes' flags and values, named in the refusal;
+    ``gradients=False`` counts the parameters alone (a model built, never run).  Arithmetic
+    only: nothing is allocated.
+
+    >>> check_fits({"--hidden": 8}, 784, 8, 1, 10, 4)     # 2 x 6,352 float32, 2 layers
+    59008
+    >>> check_fits({"--hidden": 10**9}, 784, 10**9, 1, 10, 4, limit=2**30)
     Traceback (most recent call last):
     chainrule.cli.args.UsageError: --hidden 1000000000: about 5,915.8 GiB for the parameters, \
 their gradients and the activations, more than this machine's 1.0 GiB; pass smaller sizes
     """
-    parameters = sum(a * b for a, b in zip(widths, widths[1:]))
-    estimate = ((2 if gradients else 1) * parameters + 3 * batch * sum(widths)) * itemsize
+    parameters = inputs * hidden + (layers - 1) * hidden * hidden + hidden * outputs
+    activations = batch * (inputs + layers * hidden + outputs)
+    estimate = ((2 if gradients else 1) * parameters + 3 * activations) * itemsize \
+        + (layers + 1) * _LAYER_BYTES
     limit = memory_limit() if limit is None else limit
     if estimate > limit:
         said = " ".join(f"{flag} {value}" for flag, value in flags.items())

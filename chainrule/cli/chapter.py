@@ -30,6 +30,6 @@ def chapter_command(args: argparse.Namespace) -> int:
     """Print the chapter's report as ``args`` asks; returns the exit status."""
     from ..viz.chapter import chapter_report
 
-    check_fits({"--hidden": args.hidden}, [784, args.hidden, 10], 8, 1)    # float64
+    check_fits({"--hidden": args.hidden}, 784, args.hidden, 1, 10, 8, 1)    # float64
     print(chapter_report(hidden=args.hidden, weight_decay=args.weight_decay, seed=args.seed))
     return 0

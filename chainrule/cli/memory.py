@@ -69,13 +69,13 @@ def _block(n: int, predicted: MemoryReport, measured: dict | None) -> list[str]:
 
 def memory_command(args: argparse.Namespace) -> int:
     """Print the predicted (and measured) footprints as ``args`` asks; returns the status."""
-    sizes = [args.inputs] + [args.hidden] * args.layers + [args.classes]
     flags: dict[str, object] = {"--hidden": args.hidden, "--layers": args.layers,
                                 "--inputs": args.inputs, "--classes": args.classes}
     if args.measure:                    # then each batch is run, not only predicted
         flags["--batch-size"] = max(args.batch_size)
-    check_fits(flags, sizes, np.dtype(args.dtype).itemsize,
-               max(args.batch_size) if args.measure else 0)
+    check_fits(flags, args.inputs, args.hidden, args.layers, args.classes,
+               np.dtype(args.dtype).itemsize, max(args.batch_size) if args.measure else 0)
+    sizes = [args.inputs] + [args.hidden] * args.layers + [args.classes]
     model = build_network(args.hidden, args.layers, args.inputs, args.classes,
                           weight_decay=args.weight_decay, dtype=args.dtype)
     widths = "-".join(str(w) for w in sizes)

@@ -9,42 +9,18 @@ one process with a batch k times smaller and against k-rank data-parallel traini
 (:mod:`chainrule.distributed.compare`).
 
 Sizes are bytes, or a number with a unit: ``512MiB``, ``1GiB``, ``1.5GiB`` (powers of 1024),
-``300MB``, ``2GB`` (powers of 1000), ``4096B``.
-
->>> parse_size("1.5GiB"), parse_size("300MB"), parse_size("4096")
-(1610612736, 300000000, 4096)
+``300MB``, ``2GB`` (powers of 1000), ``4096B`` (:func:`chainrule.cli.args.parse_size`).
 """
 
 from __future__ import annotations
 
 import argparse
-import re
 
-from .args import check_fits, positive_float, positive_int
+from .args import check_fits, parse_size, positive_float, positive_int
 from ..errors import ChainruleError
 from ..memory import format_bytes
 
 __all__ = ["add_partition_parser", "partition_command", "parse_size", "comparison_table"]
-
-_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
-          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
-_SIZE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-zA-Z]*)\s*")
-
-
-def parse_size(text: str) -> int:
-    """Bytes from ``"512MiB"``, ``"1GiB"``, ``"300MB"``, ``"1.5GiB"`` or ``"4096"``; an
-    :class:`argparse.ArgumentTypeError` (one line) for anything else."""
-    found = _SIZE.fullmatch(text)
-    unit = found.group(2).lower() if found else None
-    if unit not in _UNITS:
-        raise argparse.ArgumentTypeError(
-            f"expected a size such as 512MiB, 1GiB, 300MB, 1.5GiB or a number of bytes, "
-            f"got {text!r}")
-    value = int(float(found.group(1)) * _UNITS[unit])
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"a size must be at least 1 byte, got {text!r}")
-    return value
-
 
 def add_partition_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``partition`` command to an ``add_subparsers()`` object; returns its parser."""
@@ -121,7 +97,7 @@ def partition_command(args: argparse.Namespace) -> int:
              "--classes": args.classes}
     if args.compare:                    # then it trains too
         flags["--batch-size"] = args.batch_size
-    check_fits(flags, [inputs] + [args.hidden] * args.layers + [args.classes], itemsize,
+    check_fits(flags, inputs, args.hidden, args.layers, args.classes, itemsize,
                args.batch_size if args.compare else 0, gradients=args.compare)
     plan = plan_mlp(args.layers, args.hidden, args.batch_size, args.devices,
                     args.memory_per_device, args.micro_batches, inputs=inputs,

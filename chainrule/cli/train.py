@@ -81,8 +81,8 @@ def check_train_args(args: argparse.Namespace) -> None:
         flags = {"--hidden": args.hidden, "--layers": args.layers}
         if args.batch_size is not None:
             flags["--batch-size"] = args.batch_size
-        check_fits(flags, [784] + [args.hidden] * args.layers + [10],
-                   np.dtype(args.dtype).itemsize, args.batch_size or 256)
+        check_fits(flags, 784, args.hidden, args.layers, 10, np.dtype(args.dtype).itemsize,
+                   args.batch_size or 256)
 
 
 def train_command(args: argparse.Namespace) -> int:
