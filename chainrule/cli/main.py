@@ -60,8 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         if is_root_process():
             print(f"{prog}: error: {error}", file=sys.stderr)
         return 2
-    except ChainruleError as error:
-        return fail(prog, error)
+    except ChainruleError as error:             # an error's own status (3: diverged), else 1
+        return fail(prog, error, getattr(error, "status", 1))
     except MemoryError as error:
         return fail(prog, ChainruleError(f"out of memory ({error or 'no details'}); pass "
                                          "smaller sizes"))
