@@ -171,6 +171,8 @@ def _index_item(i):
         i = i._data
     if isinstance(i, list):
         i = np.asarray(i)
+        if i.size == 0 and i.dtype.kind == "f":   # x[[]]: NumPy reads an empty list as intp
+            i = i.astype(np.intp)
     if isinstance(i, np.ndarray) and i.dtype.kind not in "iub":
         raise DTypeError(f"getitem: an index array must be integer or bool, got {i.dtype}; "
                          "use .astype(np.int64)")

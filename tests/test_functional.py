@@ -175,3 +175,11 @@ def test_cross_entropy_node_takes_the_labels_as_an_input():
     loss = cr.cross_entropy(cr.tensor(A34, requires_grad=True), y)
     assert loss.grad_fn.op.name == "cross_entropy"
     assert [c().name for _, c in loss.grad_fn.consts] == ["y"]
+
+
+def test_an_empty_list_index_selects_nothing_as_in_numpy():
+    x = cr.tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+    assert x[[]].shape == (0, 3)
+    assert x[:, []].shape == (2, 0)
+    x[[]].sum().backward()
+    assert x.grad.numpy().tolist() == [[0.0] * 3] * 2

@@ -119,3 +119,4 @@ def test_in_place_inside_a_trace_is_refused():
 
     with pytest.raises(ReplayError, match="in-place"):
         cr.trace(f, a)
+
