@@ -1,0 +1,26 @@
+"""``chainrule.nn.functional``: PyTorch's ``torch.nn.functional``, for code that writes ``F.``.
+
+Everything in :mod:`chainrule.functional` is here under the same name, plus the functions
+PyTorch keeps in ``torch.nn.functional``, one module per family.
+
+>>> import chainrule as cr
+>>> import chainrule.nn.functional as F
+>>> F.relu(cr.tensor([-1.0, 2.0])).tolist()
+[0.0, 2.0]
+"""
+
+from ...functional import (abs, add, astype, broadcast_to, clip, concatenate, cos,
+                           cross_entropy, div, einsum, equal, exp, getitem, greater,
+                           greater_equal, less, less_equal, log, log_softmax, logsumexp, matmul,
+                           max, maximum, mean, min, minimum, mse_loss, mul, neg, not_equal,
+                           power, relu, reshape, sigmoid, sin, softmax, softplus, sqrt, stack,
+                           sub, sum, sum_to, sumsq, tanh, tensordot, transpose, where)
+
+__all__ = [
+    "neg", "exp", "log", "sqrt", "abs", "sin", "cos", "tanh", "sigmoid", "relu", "softplus",
+    "add", "sub", "mul", "div", "power", "maximum", "minimum", "where", "clip",
+    "less", "less_equal", "greater", "greater_equal", "equal", "not_equal",
+    "sum", "sumsq", "mean", "max", "min", "logsumexp", "softmax", "log_softmax",
+    "reshape", "transpose", "broadcast_to", "sum_to", "getitem", "concatenate", "stack",
+    "astype", "matmul", "einsum", "tensordot", "cross_entropy", "mse_loss",
+]
