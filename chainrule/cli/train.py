@@ -52,6 +52,13 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
     train.add_argument("--micro-batches", type=positive_int, default=None,
                        help="micro-batches per batch with --pipeline (4; on --resume, the "
                             "checkpoint's)")
+    train.add_argument("--schedule", choices=["1f1b", "gpipe"], default=None,
+                       help="the pipeline's order with --pipeline: 1f1b keeps at most as many "
+                            "micro-batches in flight as there are stages, gpipe all of them "
+                            "(1f1b)")
+    train.add_argument("--checkpoint-every", type=positive_int, default=None, metavar="N",
+                       help="also write the checkpoint every N steps, not only at epoch ends "
+                            "(what `chainrule launch --max-restarts` restarts from)")
     train.add_argument("--layers", type=positive_int, default=1,
                        help="hidden layers of --hidden units: 1 is the chapter's network; K > 1 "
                             "an MLP without biases, lambda on every weight (1)")
@@ -74,6 +81,8 @@ def check_train_args(args: argparse.Namespace) -> None:
     if args.micro_batches is not None and not args.pipeline:
         raise UsageError("--micro-batches needs --pipeline (data-parallel runs take whole "
                          "batches)")
+    if args.schedule is not None and not args.pipeline:
+        raise UsageError("--schedule orders a pipeline's micro-batches; it needs --pipeline")
     if args.compile and args.pipeline:
         raise UsageError("--compile replays whole steps on one rank's network; a pipeline's "
                          "stages send and receive between operators: drop one of them")
@@ -96,7 +105,8 @@ def train_command(args: argparse.Namespace) -> int:
                     resume=args.resume, progress=not args.no_progress,
                     distributed=args.distributed, pipeline=args.pipeline,
                     micro_batches=args.micro_batches, layers=args.layers, dtype=args.dtype,
-                    compile=args.compile)
+                    compile=args.compile, schedule=args.schedule or "1f1b",
+                    checkpoint_every=args.checkpoint_every)
     try:
         train(config)
     except TrainingInterrupted as stop:         # every rank agreed to stop

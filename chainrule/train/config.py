@@ -56,6 +56,8 @@ class Config:
     dtype: str = "float32"            # of parameters and computation: float32 or float64
     pipeline: bool = False            # one stage per rank (mpiexec -n k), with micro-batches
     micro_batches: int | None = None  # None: 4, or the checkpoint's on --resume
+    schedule: str = "1f1b"            # the pipeline's order: "1f1b" or "gpipe"
+    checkpoint_every: int | None = None   # steps between checkpoints (None: at epoch ends)
     compile: bool = False             # replay each step from a captured plan (cr.compile)
 
 

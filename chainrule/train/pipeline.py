@@ -1,7 +1,8 @@
 """Pipelined ``chainrule train``: the network cut into one stage per rank (the chapter's ex. 5).
 
 ``mpiexec -n k chainrule train --pipeline --micro-batches m --layers K`` trains the network on
-k ranks, one stage each, with :class:`~chainrule.distributed.Pipeline`'s GPipe schedule:
+k ranks, one stage each, with :class:`~chainrule.distributed.Pipeline` (``--schedule 1f1b``,
+the default, or ``gpipe``):
 
 - **The same steps as one process.**  Every rank builds the whole network from the same seed
   (so the initial values are one process's), cuts it into stages of about equal parameters
@@ -96,7 +97,8 @@ class PipelineRun(Run):
         stages = ", ".join(f"rank {r}: {' '.join(names)}"
                            for r, names in enumerate(self.stage_names))
         return (f"pipeline of {self.comm.size} stages ({stages}), batch "
-                f"{self.config.batch_size} in {self.config.micro_batches} micro-batches")
+                f"{self.config.batch_size} in {self.config.micro_batches} micro-batches, "
+                f"{self.config.schedule} schedule")
 
     def _build(self, inputs: int, classes: int) -> None:
         self.classes = classes
@@ -106,7 +108,8 @@ class PipelineRun(Run):
         layers = as_layers(model)
         self.pipe = Pipeline(layers, self.comm, micro_batches=self.config.micro_batches,
                              weight_decay=self.config.weight_decay,
-                             penalized=model.weight_decay_parameters())
+                             penalized=model.weight_decay_parameters(),
+                             schedule=self.config.schedule)
         self.index = [position[id(p)] for p in self.pipe.parameters()]
         self.stage_names = [[self.names[position[id(p)]] for p in layers[a:b].parameters()]
                             for a, b in self.pipe.bounds]
@@ -163,6 +166,11 @@ class PipelineRun(Run):
             return [0.0, penalty, 0, 0]
         correct = int((pipe.output.argmax(axis=1) == y).sum())
         return [loss * n, loss * n + penalty, correct, n]
+
+    def batch_bytes(self, x: np.ndarray, y: np.ndarray) -> int:
+        """The part of the batch this stage reads: ``x`` on the first (as the loader gives
+        it), the labels on the last; the planner counts the same."""
+        return (x.nbytes if self.pipe.first else 0) + (y.nbytes if self.pipe.last else 0)
 
     def evaluate(self) -> float:
         """Test accuracy, computed through the stages; the same number on every rank."""

@@ -37,7 +37,8 @@ CHECKPOINT_KEYS = frozenset({"config", "dataset", "step", "loader", "rng", "hist
                              "optimizer", "costs"})
 # the settings --resume takes from the command line, not from the checkpoint
 _FROM_COMMAND_LINE = frozenset({"epochs", "out", "resume", "progress", "log", "distributed",
-                                "pipeline", "compile", "micro_batches"})
+                                "pipeline", "compile", "micro_batches", "schedule",
+                                "checkpoint_every"})
 
 
 class TrainingDiverged(AnomalyError):
@@ -87,7 +88,8 @@ def _resumed_config(config: Config, meta: dict, path: Path, out: str) -> Config:
     resumed = Config(**saved, epochs=config.epochs, out=out, resume=True,
                      progress=config.progress, log=config.log,
                      distributed=config.distributed, pipeline=config.pipeline,
-                     compile=config.compile,
+                     compile=config.compile, schedule=config.schedule,
+                     checkpoint_every=config.checkpoint_every,
                      micro_batches=meta["config"].get("micro_batches"))
     if config.micro_batches is not None:
         resumed.micro_batches = config.micro_batches
@@ -235,7 +237,7 @@ class Run:
                 started = time.perf_counter()
                 tracing = self.costs.begin_step()
                 sums = self.train_step(x, y)
-                self.costs.end_step(tracing, self.held_bytes() + x.nbytes + y.nbytes)
+                self.costs.end_step(tracing, self.held_bytes() + self.batch_bytes(x, y))
                 stop = caught[0] if caught else 0
                 if self.comm is not None:               # the whole batch's sums; a stop, agreed
                     *sums, signals, votes = self.comm.sum([*sums, stop, 1 if stop else 0])
@@ -256,6 +258,10 @@ class Run:
                 if stop:
                     self.save()
                     raise self.interrupted(f"at epoch {epoch + 1}, step {self.step}", [stop])
+                every = config.checkpoint_every
+                if every and self.step % every == 0 \
+                        and self.loader.state_dict()["batch"] < len(self.loader):
+                    self.save()         # mid-epoch (the epoch's end saves after evaluating)
 
     def train_step(self, x: np.ndarray, y: np.ndarray) -> list:
         """One SGD step on this rank's part of a batch; its sums: loss, objective (each times
@@ -282,6 +288,10 @@ class Run:
         optimizer.step()
         model.clear_intermediates()                     # let this step's graph go now
         return sums
+
+    def batch_bytes(self, x: np.ndarray, y: np.ndarray) -> int:
+        """Bytes of the batch this rank reads (the loader's arrays, as they come)."""
+        return x.nbytes + y.nbytes
 
     def held_bytes(self) -> int:
         """Bytes this rank holds between steps: parameters (and allreduce buffers)."""
@@ -315,8 +325,8 @@ class Run:
 
     def interrupted(self, when: str, caught: list[int]) -> TrainingInterrupted:
         """The error saying the run stopped, where its checkpoint is, and how to go on."""
-        flags = (f" --pipeline --micro-batches {self.config.micro_batches}"
-                 if self.config.pipeline else "")
+        flags = (f" --pipeline --micro-batches {self.config.micro_batches} --schedule "
+                 f"{self.config.schedule}" if self.config.pipeline else "")
         return TrainingInterrupted(
             f"interrupted {when}: checkpoint written to {self.out / CHECKPOINT}; continue "
             f"with: chainrule train --resume --out {self.out} --epochs {self.config.epochs}"

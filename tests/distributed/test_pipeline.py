@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from chainrule.distributed import (balanced_bounds, micro_batch_slices, mpi_missing,
-                                   mpiexec_command, mpiexec_path)
+                                   mpiexec_command, mpiexec_path, schedule_order)
 from chainrule.errors import ShapeError
 from chainrule.models import MLP, ChapterMLP
 from chainrule.storage import load_checkpoint
@@ -38,20 +38,43 @@ def mpirun(ranks: int, *args: str) -> subprocess.CompletedProcess:
 
 
 @needs_mpi
-@pytest.mark.parametrize("ranks", [2, 3])
+@pytest.mark.parametrize("ranks", [2, 3, 4])
 def test_pipeline_on_k_ranks_equals_one_process_to_1e_12(tmp_path, ranks):
     out = tmp_path / "pipe.json"
-    run = mpirun(ranks, WORKER, str(out), "--micro", "3")
+    run = mpirun(ranks, WORKER, str(out), "--micro", "1", "3", "8",
+                 "--schedule", "1f1b", "gpipe")
     assert run.returncode == 0, run.stdout + run.stderr
     report = json.loads(out.read_text())
-    assert len(report["records"]) == 5
-    assert [r["batch"] for r in report["records"]] == [10, 10, 1, 10, 10]
+    assert len(report["records"]) == 2 * 3 * 5
+    assert {(r["schedule"], r["micro"]) for r in report["records"]} == {
+        (s, m) for s in ("1f1b", "gpipe") for m in (1, 3, 8)}
+    assert [r["batch"] for r in report["records"][:5]] == [10, 10, 1, 10, 10]
     for record in report["records"]:           # gradients, updates and the loss
         assert record["grad_diff"] <= 1e-12 and record["param_diff"] <= 1e-12, record
         assert record["loss_diff"] <= 1e-12, record
     # each rank holds only its stage: the 8 parameters (4 layers x weight, bias) are shared out
     assert sum(report["stage_parameters"]) == 8 and min(report["stage_parameters"]) >= 2
     assert len(report["bounds"]) == ranks
+
+
+def test_the_schedules_order_forwards_and_backwards():
+    for stages in (1, 2, 3, 4):
+        for rank in range(stages):
+            for count in (1, 2, 5):
+                for schedule in ("1f1b", "gpipe"):
+                    order = schedule_order(schedule, stages, rank, count)
+                    assert sorted(order) == sorted([(k, i) for k in "BF" for i in range(count)])
+                    assert all(order.index(("F", i)) < order.index(("B", i))
+                               for i in range(count))
+                # 1F1B: at most stages - rank forwards in flight, whatever the count
+                flight, most = 0, 0
+                for kind, _ in schedule_order("1f1b", stages, rank, count):
+                    flight += 1 if kind == "F" else -1
+                    most = max(most, flight)
+                assert most == min(stages - rank, count)
+    assert schedule_order("gpipe", 2, 0, 3)[3:] == [("B", 2), ("B", 1), ("B", 0)]
+    with pytest.raises(ShapeError, match="1f1b, gpipe"):
+        schedule_order("zigzag", 2, 0, 3)
 
 
 def test_stages_and_micro_batches_are_cut_evenly():
@@ -132,3 +155,20 @@ def test_pipelined_and_one_process_checkpoints_resume_each_other(tmp_path):
     b, meta_b = _checkpoint(pipe)
     assert _close(a, b) <= 1e-12 and meta_a["step"] == meta_b["step"] == 2 * 29
     assert meta_a["costs"]["kind"] == "pipeline" and meta_b["costs"]["kind"] == "one process"
+
+
+@needs_mpi
+def test_1f1b_needs_less_memory_than_gpipe_at_8_micro_batches_for_the_same_steps(tmp_path):
+    flags = [*TRAIN, "--layers", "3", "--hidden", "128", "--batch-size", "128", "--epochs", "1",
+             "--pipeline", "--micro-batches", "8"]
+    runs = {s: mpirun(2, *flags, "--schedule", s, "--out", str(tmp_path / s))
+            for s in ("1f1b", "gpipe")}
+    assert all(run.returncode == 0 for run in runs.values()), [r.stderr for r in runs.values()]
+    assert "8 micro-batches, 1f1b schedule" in runs["1f1b"].stdout
+    peaks = {s: json.loads((tmp_path / s / "metrics.json").read_text())["peak_memory_per_rank"]
+             for s in runs}
+    for one, all_ in zip(peaks["1f1b"], peaks["gpipe"]):   # every rank: fewer graphs held
+        assert one < 0.95 * all_, peaks
+    a, _ = _checkpoint(tmp_path / "1f1b")
+    b, _ = _checkpoint(tmp_path / "gpipe")
+    assert _close(a, b) <= 1e-12                  # the same sums, in another order

@@ -1,6 +1,7 @@
 """Worker: pipeline steps on k ranks, checked against one process on the whole batch.
 
-``mpiexec -n K python pipe_steps.py OUT.json [--steps S --batch B --examples E --micro M]``.
+``mpiexec -n K python pipe_steps.py OUT.json [--steps S --batch B --examples E
+--micro M ... --schedule 1f1b|gpipe ...]``, once per schedule and micro-batch count given.
 Every rank builds the same MLP (seed 0) and keeps only its stage; after each step's backward
 and after its update, rank 0 gathers every stage's gradients and parameters and compares them
 with one process that trains the whole MLP on the whole batch.  Rank 0 writes OUT.json.
@@ -25,7 +26,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--batch", type=int, default=10)
     parser.add_argument("--examples", type=int, default=21)
-    parser.add_argument("--micro", type=int, default=3)
+    parser.add_argument("--micro", type=int, nargs="+", default=[3])
+    parser.add_argument("--schedule", nargs="+", default=["1f1b"])
     args = parser.parse_args()
 
     from chainrule import functional as F
@@ -41,7 +43,19 @@ def main() -> None:
     dataset = ArrayDataset(rng.normal(size=(args.examples, 6)),
                            rng.integers(0, 3, size=args.examples))
     comm = Comm()
-    pipe = Pipeline(model().layers, comm, micro_batches=args.micro)
+    report = {"size": comm.size, "records": []}
+    for schedule in args.schedule:
+        for micro in args.micro:
+            report.update(_run(args, comm, schedule, micro, model, dataset, _forever, F,
+                               DataLoader, Pipeline, SGD, report["records"]))
+    if comm.is_root:
+        with open(args.out, "w") as handle:
+            json.dump(report, handle)
+
+
+def _run(args, comm, schedule, micro, model, dataset, _forever, F, DataLoader, Pipeline, SGD,
+         records):
+    pipe = Pipeline(model().layers, comm, micro_batches=micro, schedule=schedule)
     optimizer = SGD(pipe.parameters(), lr=0.5, momentum=0.9, weight_decay=1e-3)
     batches = _forever(DataLoader(dataset, args.batch, shuffle=True, seed=3))
     start = pipe.bounds[comm.rank][0]
@@ -58,8 +72,6 @@ def main() -> None:
         reference = model()
         ref_optimizer = SGD(reference.parameters(), lr=0.5, momentum=0.9, weight_decay=1e-3)
         ref_params = dict(reference.named_parameters())
-    report = {"size": comm.size, "bounds": pipe.bounds, "records": [],
-              "stage_parameters": comm.gather(len(pipe.parameters()))}
 
     def compare(gathered, what):
         merged = {k: v for part in gathered for k, v in part.items()}
@@ -81,12 +93,11 @@ def main() -> None:
             ref_loss = F.cross_entropy(reference.layers(x), y)
             ref_loss.backward()
             ref_optimizer.step()
-            report["records"].append({
+            records.append({
+                "schedule": schedule, "micro": micro,
                 "batch": len(y), "loss_diff": abs(losses[-1] - ref_loss.item()),
                 "grad_diff": compare(grads, "grad"), "param_diff": compare(params, "data")})
-    if comm.is_root:
-        with open(args.out, "w") as handle:
-            json.dump(report, handle)
+    return {"bounds": pipe.bounds, "stage_parameters": comm.gather(len(pipe.parameters()))}
 
 
 if __name__ == "__main__":
