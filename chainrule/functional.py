@@ -51,10 +51,14 @@ def _axes(x, axis, op: str):
     if axis is None:
         return None
     ndim = _ndim(x)
-    items = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    items = (axis,) if isinstance(axis, (int, np.integer)) else axis
+    if not isinstance(items, (tuple, list)) or not builtins.all(
+            isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in items):
+        raise ShapeError(f"{op}: axis={axis!r} must be None, an int or a tuple of ints "
+                         f"(x.shape={np.shape(_data(x))})")
     out = []
     for a in items:
-        if not -ndim <= a < ndim or isinstance(a, bool):
+        if not -ndim <= a < ndim:
             raise ShapeError(
                 f"{op}: axis {a} is out of range for a tensor of shape {np.shape(_data(x))}; "
                 f"use an axis in range({-ndim}, {ndim})"
@@ -89,7 +93,10 @@ def mean(x, axis=None, keepdims: bool = False) -> Tensor:
     axes = _axes(x, axis, "mean")
     shape = np.shape(_data(x))
     count = int(np.prod([shape[a] for a in axes] if axes is not None else shape))
-    return R.sum(x, axis=axes, keepdims=keepdims) / builtins.max(count, 1)
+    if np.result_type(_data(x)) == np.float16:      # in float32, as NumPy and PyTorch do
+        return astype(mean(astype(x, np.float32), axis, keepdims), np.float16)
+    # an empty mean is 0 / 0 = nan (with NumPy's warning), as in NumPy and PyTorch
+    return R.sum(x, axis=axes, keepdims=keepdims) / count
 
 
 def max(x, axis=None, keepdims: bool = False) -> Tensor:  # noqa: A001
@@ -121,6 +128,7 @@ def logsumexp(x, axis=-1, keepdims: bool = False) -> Tensor:
 
 def log_softmax(x, axis=-1) -> Tensor:
     """``x - logsumexp(x)`` over ``axis``: log-probabilities, stable for large logits."""
+    _axes(x, axis, "log_softmax")                    # errors name the function called
     return x - logsumexp(x, axis=axis, keepdims=True)
 
 
@@ -136,8 +144,12 @@ def softmax_composite(x, axis=-1) -> Tensor:
 
 def reshape(x, shape) -> Tensor:
     """The same elements in ``shape`` (one entry may be -1)."""
-    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(int(s) for s in shape)
-    return S.reshape(x, shape=shape)
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else shape
+    if not isinstance(shape, (tuple, list)) or not builtins.all(
+            isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in shape):
+        raise ShapeError(f"reshape: shape={shape!r} must be an int or a tuple of ints "
+                         f"(x.shape={np.shape(_data(x))}); one entry may be -1")
+    return S.reshape(x, shape=tuple(int(s) for s in shape))
 
 
 def transpose(x, axes=None) -> Tensor:
@@ -259,7 +271,12 @@ def matmul(a, b) -> Tensor:
         a, sa = _as_matrix(a, (1,) + sa), (1,) + sa
     if vec_b:
         b, sb = _as_matrix(b, sb + (1,)), sb + (1,)
-    batch = np.broadcast_shapes(sa[:-2], sb[:-2])
+    try:
+        batch = np.broadcast_shapes(sa[:-2], sb[:-2])
+    except ValueError:
+        raise ShapeError(f"matmul: a.shape={np.shape(_data(a))} and b.shape="
+                         f"{np.shape(_data(b))}: the batch dimensions {sa[:-2]} and {sb[:-2]} "
+                         "do not broadcast; make them equal or 1") from None
     if sa[:-2] != batch:
         a = broadcast_to(a, batch + sa[-2:])
     if sb[:-2] != batch:
@@ -316,8 +333,16 @@ def einsum(subscripts: str, *operands) -> Tensor:
 def tensordot(a, b, axes=2) -> Tensor:
     """Sum products over the last ``axes`` axes of ``a`` and the first of ``b`` (or pairs)."""
     na, nb = _ndim(a), _ndim(b)
-    if isinstance(axes, (int, np.integer)):
+    if isinstance(axes, (int, np.integer)) and not isinstance(axes, bool):
+        if not 0 <= axes <= builtins.min(na, nb):
+            raise ShapeError(f"tensordot: axes={axes} must lie in [0, {builtins.min(na, nb)}] "
+                             f"for a.shape={np.shape(_data(a))} and b.shape={np.shape(_data(b))}")
         axes_a, axes_b = list(range(na - axes, na)), list(range(axes))
+    elif not (isinstance(axes, (tuple, list)) and len(axes) == 2 and builtins.all(
+            isinstance(k, (int, np.integer)) or (isinstance(k, (tuple, list)) and builtins.all(
+                isinstance(j, (int, np.integer)) for j in k)) for k in axes)):
+        raise ShapeError(f"tensordot: axes={axes!r} must be an int or a pair of ints or int "
+                         "sequences, e.g. ([1], [0])")
     else:
         axes_a, axes_b = ([axes[0]] if isinstance(axes[0], int) else list(axes[0]),
                           [axes[1]] if isinstance(axes[1], int) else list(axes[1]))

@@ -29,7 +29,12 @@ def root_grad(out, g, what: str):
             )
         return type(out)._wrap(backend.xp.ones_like(out._data))
     if not isinstance(g, type(out)):
-        g = type(out)._wrap(backend.xp.asarray(g, dtype=out._data.dtype))
+        try:
+            g = type(out)._wrap(backend.xp.asarray(g, dtype=out._data.dtype))
+        except (TypeError, ValueError) as exc:
+            raise DTypeError(f"{what}: the gradient {g!r:.60} is not an array of numbers for "
+                             f"an output of shape {out.shape} and dtype {out.dtype} "
+                             f"({exc}); pass a tensor or array of that shape") from None
     if g._data.shape != out._data.shape:
         raise ShapeError(f"{what}: the gradient has shape {g.shape} but the output has shape "
                          f"{out.shape}; they must be equal")

@@ -27,7 +27,7 @@ from .. import backend
 from ..errors import ChainruleError, DTypeError, GraphError, ReplayError, ShapeError
 from . import modes
 
-__all__ = ["mutated", "arith", "SYMBOLS"]
+__all__ = ["mutated", "arith", "apply", "assign", "SYMBOLS"]
 
 #: operator name -> (its symbol, the Python operator, the array function's name)
 SYMBOLS = {
@@ -95,23 +95,63 @@ def arith(t, other, name: str):
     return t
 
 
-def _check(t, value, symbol: str) -> None:
+def apply(t, name: str, value, what: str):
+    """``t.add_(value)`` and friends: in place, never recorded (``mutated`` refuses first)."""
+    mutated(t)
+    _check(t, value, what, fix=False)
+    data = t._data
+    getattr(backend.xp, SYMBOLS[name][2])(data, value, out=data, casting="same_kind")
+    return t
+
+
+def assign(t, index, value, what: str) -> None:
+    """``t[index] = value`` and ``t.copy_(value)``, checked before anything is written."""
+    mutated(t)
+    value = getattr(value, "_data", value)
+    data = t._data
+    try:
+        kind = np.result_type(value)
+    except TypeError as exc:
+        raise DTypeError(f"{what}: x.dtype={data.dtype} (shape {data.shape}) cannot store "
+                         f"{value!r:.40}: {exc}; pass numbers") from None
+    try:
+        target = data[index]
+        shape = np.broadcast_shapes(np.shape(target), np.shape(value))
+    except (ValueError, TypeError, IndexError) as exc:
+        raise ShapeError(f"{what}: x.shape={data.shape} x.dtype={data.dtype}, value.shape="
+                         f"{np.shape(value)}: {exc}") from None
+    if shape != np.shape(target):
+        raise ShapeError(f"{what}: a value of shape {np.shape(value)} does not fit the "
+                         f"{np.shape(target)} elements it would replace (x.shape={data.shape})")
+    if kind.kind not in "biufc" or not np.can_cast(kind, data.dtype, casting="same_kind"):
+        raise DTypeError(f"{what}: a value of dtype {kind} cannot be stored in x.dtype="
+                         f"{data.dtype} (shape {data.shape}); convert it first")
+    data[index] = value
+
+
+def _check(t, value, symbol: str, fix: bool = True) -> None:
     """The result keeps ``t``'s shape and casts to its dtype within the same kind."""
     data = t._data
     try:
         shape = np.broadcast_shapes(data.shape, np.shape(value))
         kind = np.result_type(data, value)
     except (ValueError, TypeError) as exc:
-        raise ShapeError(f"x {symbol} y: x.shape={data.shape} x.dtype={data.dtype}, "
+        raise ShapeError(f"{_what(symbol, fix)}: x.shape={data.shape} x.dtype={data.dtype}, "
                          f"y.shape={np.shape(value)}: {exc}") from None
     if shape != data.shape:
         raise ShapeError(
-            f"x {symbol} y: x.shape={data.shape} and y.shape={np.shape(value)} broadcast to "
-            f"{shape}, which x cannot hold in place; write x = x {symbol[:-1]} y")
+            f"{_what(symbol, fix)}: x.shape={data.shape} and y.shape={np.shape(value)} "
+            f"broadcast to {shape}, which x cannot hold in place"
+            + (f"; write x = x {symbol[:-1]} y" if fix else ""))
     if not np.can_cast(kind, data.dtype, casting="same_kind"):
         raise DTypeError(
-            f"x {symbol} y: the result is {kind} and x is {data.dtype} (shape {data.shape}); "
-            f"an in-place result cannot change kind: convert x first (x = x.astype({kind}))")
+            f"{_what(symbol, fix)}: the result is {kind} and x is {data.dtype} (shape "
+            f"{data.shape}); an in-place result cannot change kind: convert x first "
+            f"(x = x.astype({kind}))")
+
+
+def _what(symbol: str, operator_form: bool) -> str:
+    return f"x {symbol} y" if operator_form else symbol
 
 
 def refuse_matmul(t, other):

@@ -39,7 +39,9 @@ from .. import backend
 from ..errors import AnomalyError, ChainruleError, DTypeError, GraphError, ShapeError
 from .graph import Node
 from .modes import mode, user_frames
+from . import dtypes
 from . import saves as node_saves
+from .dtypes import F64
 from .fields import Book, Memory
 from .saves import dtype_of as _dtype
 from .saves import shape_of as _shape
@@ -77,7 +79,7 @@ class Op:
                  vjp=None, jvp=None, saves: tuple[str, ...] = (), residuals=None,
                  elementwise: bool = False, view: bool | Callable = False, samples=None,
                  bad_inputs=None, hint: str = "", doc: str = "", book: Book | None = None,
-                 memory: Memory | None = None):
+                 memory: Memory | None = None, promotes: str | None = None):
         if name in OPS:
             raise ValueError(f"operator {name!r} is declared twice")
         self.name = name
@@ -90,6 +92,9 @@ class Op:
         self.saves = tuple(saves)
         self.residuals = residuals
         self.elementwise = elementwise
+        # PyTorch's dtype of a mixed call (core/dtypes.py): "same" keeps the inputs' kind,
+        # "float" always gives a float (exp, true division); None: NumPy's dtype as it is
+        self.promotes = promotes
         self.view = view            # the output shares its first input's memory (see is_view)
         self.book = book or Book()
         self.memory = memory or Memory()
@@ -145,12 +150,16 @@ class Op:
             raise self._error(args, params, exc) from None
         if not isinstance(ans, backend.ndarray_types):
             ans = backend.xp.asarray(ans)
+        if ans.dtype is F64 and self.promotes is not None:     # NumPy widened; PyTorch may not
+            ans = dtypes.promote(ans, args, self.promotes == "float")
         m = mode
         if m.grad_enabled and self.vjp is not None:
             for a in args:
                 if isinstance(a, Tensor) and a._rg:
                     if ans.dtype.kind != "f":
-                        break
+                        if ans.dtype.kind not in "biu":     # complex, object, text
+                            raise self._cut(args, ans)
+                        break                               # a mask or an index: no gradient
                     if (m.special or self.view
                             or (self.elementwise and self._broadcasts(args, ans))):
                         return self._apply(args, params, ans, True)
@@ -340,6 +349,14 @@ class Op:
         where = self._describe(args) + (f", {extra}" if extra else "")
         hint = f"; {self.hint}" if self.hint else ""
         return cls(f"{self.name}: {where}: {exc}{hint}")
+
+    def _cut(self, args, ans) -> DTypeError:
+        """A result of a dtype that carries no gradient, made from a tensor that wants one."""
+        return DTypeError(
+            f"{self.name}: {self._describe(args)}: the result has dtype {ans.dtype}, which "
+            "chainrule cannot differentiate, so the gradient of the input that requires grad "
+            "would silently be cut; keep the graph in real floating point (take abs() or .real "
+            "on the data first, or .detach() the input)")
 
     def _check_finite(self, args, ans) -> None:
         if ans.dtype.kind == "f" and not bool(backend.xp.isfinite(ans).all()):

@@ -190,24 +190,17 @@ class Tensor:
         inplace.mutated(self)
 
     def __setitem__(self, index, value) -> None:
-        self._mutated()
-        self._data[_plain_index(index)] = value._data if isinstance(value, Tensor) else value
+        inplace.assign(self, _plain_index(index), value, "x[index] = value")
 
     def copy_(self, src) -> Tensor:
         """Overwrite the data with ``src`` (broadcast), in place."""
-        self._mutated()
-        self._data[...] = src._data if isinstance(src, Tensor) else src
+        inplace.assign(self, Ellipsis, src, "copy_")
         return self
 
     def add_(self, other, alpha: float = 1.0) -> Tensor:
         """``self += alpha * other``, in place."""
-        self._mutated()
         other = other._data if isinstance(other, Tensor) else other
-        if alpha == 1.0:
-            self._data += other
-        else:
-            self._data += alpha * other
-        return self
+        return inplace.apply(self, "add", other if alpha == 1.0 else alpha * other, "add_")
 
     def sub_(self, other, alpha: float = 1.0) -> Tensor:
         """``self -= alpha * other``, in place."""
@@ -215,9 +208,7 @@ class Tensor:
 
     def mul_(self, other) -> Tensor:
         """``self *= other``, in place."""
-        self._mutated()
-        self._data *= other._data if isinstance(other, Tensor) else other
-        return self
+        return inplace.apply(self, "mul", getattr(other, "_data", other), "mul_")
 
     def zero_(self) -> Tensor:
         """Set every element to zero, in place."""

@@ -43,17 +43,17 @@ neg = Op("neg", "negative", inputs=("x",),
                    vjp=lambda n, i, g, a, out: n.neg(g)),
          memory=_NO_TEMPS, doc="``-x``, elementwise.")
 
-exp = Op("exp", "exp", inputs=("x",), saves=("ans",),
+exp = Op("exp", "exp", inputs=("x",), promotes="float", saves=("ans",),
          vjp=(lambda g, ans: g * ans,), jvp=ELEMENTWISE, samples=unary(),
          bad_inputs=_unary_bad, book=Book(vjp=lambda n, i, g, a, out: n.hadamard(g, out)),
          memory=_NO_TEMPS, doc="``e**x``, elementwise.")
 
-log = Op("log", "log", inputs=("x",), saves=("x",),
+log = Op("log", "log", inputs=("x",), promotes="float", saves=("x",),
          vjp=(lambda g, x: g / x,), jvp=ELEMENTWISE, samples=unary(0.2, 3.0),
          bad_inputs=_unary_bad, book=Book(vjp=lambda n, i, g, a, out: n.div(g, a[0])),
          memory=_NO_TEMPS, doc="Natural logarithm, elementwise.")
 
-sqrt = Op("sqrt", "sqrt", inputs=("x",), saves=("ans",),
+sqrt = Op("sqrt", "sqrt", inputs=("x",), promotes="float", saves=("ans",),
           vjp=(lambda g, ans: 0.5 * g / ans,), jvp=ELEMENTWISE, samples=unary(0.2, 3.0),
           bad_inputs=_unary_bad, memory=Memory(vjp=elided), doc="Square root, elementwise.")
 
@@ -64,19 +64,19 @@ abs = Op("abs", "abs", inputs=("x",),  # noqa: A001  (the public name)
          book=Book(vjp=lambda n, i, g, a, out: n.hadamard(g, n.call("sign", a[0]))),
          doc="Absolute value, elementwise (gradient 0 at 0).")
 
-sin = Op("sin", "sin", inputs=("x",), saves=("x",),
+sin = Op("sin", "sin", inputs=("x",), promotes="float", saves=("x",),
          vjp=(lambda g, x: g * cos(x),), jvp=ELEMENTWISE, samples=unary(),
          bad_inputs=_unary_bad, memory=Memory(vjp=elided),
          book=Book(vjp=lambda n, i, g, a, out: n.hadamard(g, n.call("cos", a[0]))),
          doc="Sine, elementwise.")
 
-cos = Op("cos", "cos", inputs=("x",), saves=("x",),
+cos = Op("cos", "cos", inputs=("x",), promotes="float", saves=("x",),
          vjp=(lambda g, x: -(g * sin(x)),), jvp=ELEMENTWISE, samples=unary(),
          bad_inputs=_unary_bad, memory=Memory(vjp=elided),
          book=Book(vjp=lambda n, i, g, a, out: n.neg(n.hadamard(g, n.call("sin", a[0])))),
          doc="Cosine, elementwise.")
 
-tanh = Op("tanh", "tanh", inputs=("x",), saves=("ans",),
+tanh = Op("tanh", "tanh", inputs=("x",), promotes="float", saves=("ans",),
           vjp=(lambda g, ans: g * (1.0 - ans * ans),), jvp=ELEMENTWISE, samples=unary(),
           bad_inputs=_unary_bad, book=_PHI, doc="Hyperbolic tangent, elementwise.")
 
@@ -84,10 +84,11 @@ tanh = Op("tanh", "tanh", inputs=("x",), saves=("ans",),
 def _sigmoid(x):
     xp = B.xp
     e = xp.exp(-xp.abs(x))                   # never overflows
-    return xp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)
+    out = xp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+    return out.astype(x.dtype, copy=False) if x.dtype.kind == "f" else out
 
 
-sigmoid = Op("sigmoid", _sigmoid, inputs=("x",), saves=("ans",),
+sigmoid = Op("sigmoid", _sigmoid, inputs=("x",), promotes="float", saves=("ans",),
              vjp=(lambda g, ans: g * (ans - ans * ans),), jvp=ELEMENTWISE,
              samples=unary(-4.0, 4.0), bad_inputs=_unary_bad, book=_PHI,
              memory=Memory(forward=_three_and_mask),
@@ -99,18 +100,19 @@ relu = Op("relu", lambda x: B.xp.maximum(x, 0), inputs=("x",),
           bad_inputs=_unary_bad, book=_PHI, memory=Memory(vjp=cast_buffer),
           doc="``max(x, 0)``; backward keeps a one-byte mask, not the input.")
 
-softplus = Op("softplus", lambda x: B.xp.logaddexp(0, x), inputs=("x",), saves=("x",),
-              vjp=(lambda g, x: g * sigmoid(x),), jvp=ELEMENTWISE, samples=unary(-4.0, 4.0),
-              bad_inputs=_unary_bad, book=_PHI, memory=Memory(vjp=_three_and_mask),
+softplus = Op("softplus", lambda x: B.xp.logaddexp(0, x), inputs=("x",),
+              promotes="float", saves=("x",), vjp=(lambda g, x: g * sigmoid(x),),
+              jvp=ELEMENTWISE, samples=unary(-4.0, 4.0), bad_inputs=_unary_bad,
+              book=_PHI, memory=Memory(vjp=_three_and_mask),
               doc="``log(1 + e**x)``, stable for large ``|x|``.")
 
-add = Op("add", "add", inputs=("x", "y"), elementwise=True,
+add = Op("add", "add", inputs=("x", "y"), promotes="same", elementwise=True,
          vjp=(lambda g: g, lambda g: g), jvp=ELEMENTWISE, samples=binary(),
          bad_inputs=_BAD_BINARY, hint=_BROADCAST_HINT,
          book=Book(COMBINE, "+", lambda n, a: n.add(a[0], a[1]), lambda n, i, g, a, out: g),
          memory=Memory(vjp=0, result=ALIAS), doc="``x + y``, broadcasting.")
 
-sub = Op("sub", "subtract", inputs=("x", "y"), elementwise=True,
+sub = Op("sub", "subtract", inputs=("x", "y"), promotes="same", elementwise=True,
          vjp=(lambda g: g, lambda g: -g), jvp=ELEMENTWISE, samples=binary(),
          bad_inputs=_BAD_BINARY, hint=_BROADCAST_HINT,
          book=Book(symbol="-", forward=lambda n, a: n.add(a[0], n.neg(a[1])),
@@ -118,14 +120,14 @@ sub = Op("sub", "subtract", inputs=("x", "y"), elementwise=True,
          memory=Memory(vjp=0, result=lambda step, i: ALIAS if i == 0 else NEW),
          doc="``x - y``, broadcasting.")
 
-mul = Op("mul", "multiply", inputs=("x", "y"), elementwise=True,
+mul = Op("mul", "multiply", inputs=("x", "y"), promotes="same", elementwise=True,
          saves=("x", "y"), vjp=(lambda g, x, y: g * y, lambda g, x, y: g * x),
          jvp=ELEMENTWISE, samples=binary(), bad_inputs=_BAD_BINARY, hint=_BROADCAST_HINT,
          book=Book(SCALE, "*", lambda n, a: n.product(a[0], a[1]),
                    lambda n, i, g, a, out: n.product_grad(g, a[1 - i])),
          memory=_NO_TEMPS, doc="``x * y``, broadcasting.")
 
-div = Op("div", "divide", inputs=("x", "y"), elementwise=True,
+div = Op("div", "divide", inputs=("x", "y"), promotes="float", elementwise=True,
          saves=("y", "ans"), vjp=(lambda g, y, ans: g / y, lambda g, y, ans: -(g * ans) / y),
          jvp=ELEMENTWISE, samples=binary(-2.0, 2.0, 0.5, 2.0), bad_inputs=_BAD_BINARY,
          hint=_BROADCAST_HINT,
@@ -155,9 +157,23 @@ def _power_book_vjp(n, i, g, a, out):
     return n.hadamard(g, n.hadamard(out, n.call("log", a[0]))) if i == 1 else None
 
 
-power = Op("power", "power", inputs=("x", "y"), elementwise=True,
+def _power_dx(g, x, y, ans):
+    """``g y x^(y-1)``, and 0 where ``y == 0`` (PyTorch's value: ``x^0`` is flat, even at 0)."""
+    if isinstance(y, (int, float)):                  # a constant exponent: the usual x ** 2
+        return g * y * x ** (y - 1) if y != 0 else g * 0.0
+    zero = getattr(y, "_data", y) == 0
+    # the exponent is made safe where y is 0, so neither branch of `where` holds 0 * inf
+    return where(0.0, g * y * x ** where(0.0, y - 1, cond=zero), cond=zero)
+
+
+def _power_dy(g, x, y, ans):
+    """``g x^y log x``, and 0 where ``x == 0`` (PyTorch's value for ``0 ** y``, y >= 0)."""
+    return g * ans * log(where(1.0, x, cond=getattr(x, "_data", x) == 0))
+
+
+power = Op("power", "power", inputs=("x", "y"), promotes="same", elementwise=True,
            saves=("x", "y", "ans"),
-           vjp=(lambda g, x, y, ans: g * y * x ** (y - 1), lambda g, x, y, ans: g * ans * log(x)),
+           vjp=(_power_dx, _power_dy),
            jvp=ELEMENTWISE, samples=_power_samples, bad_inputs=_BAD_BINARY,
            hint=_BROADCAST_HINT, book=Book(SQUARE, "**", _power_book, _power_book_vjp),
            memory=Memory(vjp=lambda step, i: step.nbytes if step.big else 2 * step.nbytes),
@@ -180,14 +196,14 @@ def _apart(rng):
     return out
 
 
-maximum = Op("maximum", "maximum", inputs=("x", "y"), elementwise=True,
+maximum = Op("maximum", "maximum", inputs=("x", "y"), promotes="same", elementwise=True,
              residuals=lambda ans, x, y: _tie_weights(x, y, True),
              vjp=(lambda g, w: g * w, lambda g, w: g * (1.0 - w)), jvp=ELEMENTWISE,
              samples=_apart, bad_inputs=_BAD_BINARY, hint=_BROADCAST_HINT,
              memory=Memory(forward=_three_and_mask, vjp=0),
              doc="Elementwise maximum; a tie shares the gradient equally.")
 
-minimum = Op("minimum", "minimum", inputs=("x", "y"), elementwise=True,
+minimum = Op("minimum", "minimum", inputs=("x", "y"), promotes="same", elementwise=True,
              residuals=lambda ans, x, y: _tie_weights(x, y, False),
              vjp=(lambda g, w: g * w, lambda g, w: g * (1.0 - w)), jvp=ELEMENTWISE,
              samples=_apart, bad_inputs=_BAD_BINARY, hint=_BROADCAST_HINT,
@@ -203,7 +219,7 @@ def _where_samples(rng):
 
 
 where = Op("where", lambda a, b, *, cond: B.xp.where(cond, a, b), inputs=("a", "b"),
-           elementwise=True,
+           promotes="same", elementwise=True,
            vjp=(lambda g, *, cond: where(g, 0.0, cond=cond),
                 lambda g, *, cond: where(0.0, g, cond=cond)),
            jvp=ELEMENTWISE, samples=_where_samples,

@@ -22,6 +22,8 @@ from .samples import uniform
 
 def _softmax(x, *, axis):
     xp = B.xp
+    if x.dtype == np.float16:        # the sum in float32: 70,000 equal logits still sum to 1
+        return _softmax(x.astype(np.float32), axis=axis).astype(np.float16)
     e = xp.exp(x - x.max(axis=axis, keepdims=True))
     e /= e.sum(axis=axis, keepdims=True)
     return e
@@ -43,6 +45,8 @@ softmax = Op(
 
 def _cross_entropy(logits, labels):
     xp = B.xp
+    if logits.dtype == np.float16:   # accumulate in float32, as PyTorch does
+        return _cross_entropy(logits.astype(np.float32), labels).astype(np.float16)
     n = logits.shape[0]
     shifted = logits - logits.max(axis=1, keepdims=True)
     lse = xp.log(xp.exp(shifted).sum(axis=1))

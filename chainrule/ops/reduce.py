@@ -50,8 +50,14 @@ def _sum_book(n, a):
     return n.norm2(base) if base is not None else n.call("sum", a[0], scalar=whole)
 
 
+def _sum(x, *, axis, keepdims):
+    if x.dtype == np.float16:        # accumulate in float32, as NumPy's mean and PyTorch do
+        return B.xp.sum(x, axis=axis, keepdims=keepdims, dtype=np.float32).astype(np.float16)
+    return B.xp.sum(x, axis=axis, keepdims=keepdims)
+
+
 sum = Op(  # noqa: A001  (the public name)
-    "sum", lambda x, *, axis, keepdims: B.xp.sum(x, axis=axis, keepdims=keepdims),
+    "sum", _sum,
     inputs=("x",), saves=("x.shape",),
     vjp=(lambda g, xshape, *, axis, keepdims: _spread(g, xshape, axis, keepdims),),
     jvp=LINEAR, samples=_reduce_samples, bad_inputs=_bad_axis,
@@ -67,6 +73,9 @@ def _sumsq(x):
     if x.dtype.kind not in "biuf":
         raise TypeError(f"needs numbers, not dtype {x.dtype}")
     flat = x.reshape(-1)
+    if x.dtype == np.float16:        # accumulate in float32 (a float16 dot overflows at 65504)
+        flat = flat.astype(np.float32)
+        return B.xp.dot(flat, flat).astype(np.float16)
     return B.xp.dot(flat, flat)
 
 
