@@ -8,7 +8,8 @@ One file per family: :mod:`.elementwise`, :mod:`.reduce`, :mod:`.shape`, :mod:`.
 """
 
 from . import elementwise, linalg, loss, reduce, shape
+from . import conv, pool
 from ..core.op import ELEMENTWISE, LINEAR, MULTILINEAR, OPS, BadInput, Op, Sample
 
 __all__ = ["OPS", "Op", "Sample", "BadInput", "ELEMENTWISE", "LINEAR", "MULTILINEAR",
-           "elementwise", "linalg", "loss", "reduce", "shape"]
+           "elementwise", "linalg", "loss", "reduce", "shape", "conv", "pool"]

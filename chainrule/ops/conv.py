@@ -1,0 +1,255 @@
+"""Convolution: ``conv2d`` and its input gradient ``conv_transpose2d``, each the other's VJP.
+
+Both are bilinear in their two inputs, so forward mode is ``MULTILINEAR``.  Shapes follow
+PyTorch: ``x`` is (N, C, H, W), ``w`` is (O, C / groups, kh, kw), and the output of ``conv2d``
+is (N, O, Ho, Wo) with ``Ho = (H + 2 ph - dh (kh - 1) - 1) // sh + 1``.  The parameters are
+pairs (``stride``, ``padding``, ``dilation``; ``output_padding`` for the transposed one) and
+``groups``; :func:`chainrule.nn.functional.conv2d` turns ints into pairs and adds the bias.
+
+The forward is one matrix product over a strided view (im2col): the windows of the padded
+input, laid out as (N, groups, C/groups * kh * kw, Ho * Wo), so that ``w`` reshaped to
+(groups, O/groups, C/groups * kh * kw) multiplies each image's columns and the result is
+already (N, O, Ho, Wo).  The transposed convolution multiplies by ``w^T`` and adds the columns
+back (col2im) with one strided add per kernel offset, never a loop over positions.
+
+The weight gradient is itself a convolution: the input's channels become its batch, the
+batch becomes its channels, and the output gradient is the kernel (with stride and dilation
+swapped), so every derivative is written in these two primitives and the shape operators.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import backend as B
+from ..errors import ShapeError
+from ..core.fields import Book, Memory
+from ..core.op import MULTILINEAR, BadInput, Op, Sample
+from .samples import uniform
+from .shape import getitem, reshape, transpose
+
+__all__ = ["conv2d", "conv_transpose2d", "conv_output_size", "windows"]
+
+
+def conv_output_size(size: int, k: int, stride: int, padding: int, dilation: int) -> int:
+    """The output length of a convolution along one axis (0 or less: the kernel does not fit)."""
+    return (size + 2 * padding - dilation * (k - 1) - 1) // stride + 1
+
+
+def windows(xp_, k: tuple, stride: tuple, dilation: tuple, out: tuple):
+    """A read-only view (N, C, kh, kw, Ho, Wo) of the windows of the padded input ``xp_``."""
+    n, c = xp_.shape[:2]
+    s_n, s_c, s_h, s_w = xp_.strides
+    shape = (n, c, k[0], k[1], out[0], out[1])
+    strides = (s_n, s_c, s_h * dilation[0], s_w * dilation[1], s_h * stride[0],
+               s_w * stride[1])
+    return B.xp.lib.stride_tricks.as_strided(xp_, shape, strides, writeable=False)
+
+
+def _pad(x, padding):
+    ph, pw = padding
+    if not ph and not pw:
+        return x
+    return B.xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+
+
+def _check(x, w, groups, what: str):
+    if x.ndim != 4 or w.ndim != 4:
+        raise ValueError(f"{what} takes 4-D input and weight (N, C, H, W) and (O, C/groups, "
+                         f"kh, kw), got {x.ndim}-D and {w.ndim}-D")
+    if not isinstance(groups, (int, np.integer)) or groups < 1:
+        raise ValueError(f"groups={groups!r} must be a positive int")
+
+
+def _conv2d(x, w, *, stride, padding, dilation, groups):
+    _check(x, w, groups, "conv2d")
+    n, c, h, wd = x.shape
+    o, cg, kh, kw = w.shape
+    if c != cg * groups or o % groups:
+        raise ValueError(f"x has {c} channels and w.shape[1] * groups = {cg} * {groups}; "
+                         f"they must be equal, and O={o} divisible by groups")
+    ho = conv_output_size(h, kh, stride[0], padding[0], dilation[0])
+    wo = conv_output_size(wd, kw, stride[1], padding[1], dilation[1])
+    if ho < 1 or wo < 1:
+        raise ValueError(f"the dilated kernel ({kh}, {kw}) is larger than the padded input")
+    cols = windows(_pad(x, padding), (kh, kw), stride, dilation, (ho, wo))
+    cols = cols.reshape(n, groups, cg * kh * kw, ho * wo)          # im2col: one copy
+    out = B.xp.matmul(w.reshape(groups, o // groups, cg * kh * kw), cols)
+    return out.reshape(n, o, ho, wo)
+
+
+def _conv_transpose2d(x, w, *, stride, padding, output_padding, dilation, groups):
+    _check(x, w, groups, "conv_transpose2d")
+    n, o, ho, wo = x.shape
+    o_w, cg, kh, kw = w.shape
+    if o != o_w or o % groups:
+        raise ValueError(f"x has {o} channels but w.shape[0] = {o_w}; they must be equal, "
+                         f"and divisible by groups={groups}")
+    sh, sw = stride
+    dh, dw = dilation
+    oph, opw = output_padding
+    if oph >= max(sh, dh) or opw >= max(sw, dw) or oph < 0 or opw < 0:
+        raise ValueError(f"output_padding={output_padding} must be smaller than stride or "
+                         "dilation")
+    og = o // groups
+    cols = B.xp.matmul(B.xp.swapaxes(w.reshape(groups, og, cg * kh * kw), 1, 2),
+                       x.reshape(n, groups, og, ho * wo))        # (N, G, C/G*kh*kw, P)
+    cols = cols.reshape(n, groups * cg, kh, kw, ho, wo)
+    hp = (ho - 1) * sh + dh * (kh - 1) + 1 + oph
+    wp = (wo - 1) * sw + dw * (kw - 1) + 1 + opw
+    h, wd = hp - 2 * padding[0], wp - 2 * padding[1]
+    if h < 1 or wd < 1:
+        raise ValueError(f"padding={padding} leaves no output")
+    out = B.xp.zeros((n, groups * cg, hp, wp), dtype=cols.dtype)
+    for i in range(kh):                                           # col2im: one add per offset
+        for j in range(kw):
+            out[:, :, i * dh:i * dh + sh * (ho - 1) + 1:sh,
+                j * dw:j * dw + sw * (wo - 1) + 1:sw] += cols[:, :, i, j]
+    if padding[0] or padding[1]:
+        out = B.xp.ascontiguousarray(out[:, :, padding[0]:padding[0] + h,
+                                         padding[1]:padding[1] + wd])
+    return out
+
+
+def _output_padding(size, out, k, stride, padding, dilation):
+    return size - ((out - 1) * stride - 2 * padding + dilation * (k - 1) + 1)
+
+
+def weight_grad(x, g, wshape, *, stride, padding, dilation, groups):
+    """The gradient of ``conv2d(x, w)`` for ``w`` from its output gradient ``g``: a convolution
+    of ``x`` (channels as the batch) with ``g`` (the batch as channels) as the kernel."""
+    n, c, h, wd = x.shape
+    o, cg, kh, kw = wshape
+    ho, wo = g.shape[2], g.shape[3]
+    og = o // groups
+    xt = reshape(transpose(reshape(x, shape=(n, groups, cg, h, wd)), axes=(2, 1, 0, 3, 4)),
+                 shape=(cg, groups * n, h, wd))
+    gt = reshape(transpose(reshape(g, shape=(n, groups, og, ho, wo)), axes=(1, 2, 0, 3, 4)),
+                 shape=(o, n, ho, wo))
+    out = conv2d(xt, gt, stride=dilation, padding=padding, dilation=stride, groups=groups)
+    if out.shape[2] != kh or out.shape[3] != kw:
+        out = getitem(out, index=(slice(None), slice(None), slice(0, kh), slice(0, kw)))
+    return transpose(out, axes=(1, 0, 2, 3))
+
+
+def _conv_vjp_x(g, x, w, xshape, wshape, *, stride, padding, dilation, groups):
+    op = tuple(_output_padding(xshape[2 + a], g.shape[2 + a], wshape[2 + a], stride[a],
+                               padding[a], dilation[a]) for a in (0, 1))
+    return conv_transpose2d(g, w, stride=stride, padding=padding, output_padding=op,
+                            dilation=dilation, groups=groups)
+
+
+def _conv_vjp_w(g, x, w, xshape, wshape, *, stride, padding, dilation, groups):
+    return weight_grad(x, g, wshape, stride=stride, padding=padding, dilation=dilation,
+                       groups=groups)
+
+
+def _conv_params(stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1):
+    return {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups}
+
+
+def _conv_samples(rng):
+    def case(xs, ws, **params):
+        return Sample((uniform(rng, xs), uniform(rng, ws)), _conv_params(**params))
+    return [case((2, 3, 5, 5), (4, 3, 3, 3)),
+            case((1, 4, 6, 5), (6, 2, 2, 3), stride=(2, 1), padding=(1, 2), dilation=(1, 2),
+                 groups=2),
+            case((2, 2, 7, 6), (3, 2, 3, 2), stride=(2, 3), padding=(1, 0), dilation=(2, 1))]
+
+
+def _im2col_bytes(step, i=0) -> int:
+    """The padded input and its columns (N, C, kh, kw, Ho, Wo), beside the output."""
+    xs, ws = step.in_shapes[0], step.in_shapes[1]
+    n, c, h, w = xs
+    ph, pw = step.params["padding"]
+    padded = n * c * (h + 2 * ph) * (w + 2 * pw) if ph or pw else 0
+    cols = n * c * ws[2] * ws[3] * step.shape[2] * step.shape[3]
+    return step.itemsize * (padded + cols)
+
+
+def _conv_vjp_bytes(step, i) -> int:
+    """Input gradient: the columns and the padded sum; weight gradient: the transposed
+    input, the transposed output gradient, and the columns of that convolution."""
+    n, c, h, w = step.in_shapes[0]
+    kh, kw = step.in_shapes[1][2:]
+    ph, pw = step.params["padding"]
+    cols = n * c * kh * kw * step.shape[2] * step.shape[3]
+    padded = n * c * (h + 2 * ph) * (w + 2 * pw)
+    if i == 0:
+        return step.itemsize * (cols + (padded if ph or pw else 0))
+    return step.itemsize * (math.prod(step.in_shapes[0]) + step.size + cols
+                            + (padded if ph or pw else 0))
+
+
+_CONV_BOOK = Book(
+    forward=lambda n, a: n.note("conv", "cross-correlation of the input with the kernel",
+                                n.call("conv", a[0], a[1])),
+    vjp=lambda n, i, g, a, out: (
+        n.note("conv^T", "transposed convolution: the gradient spread back over the input",
+               n.call("conv^T", g, a[1], latex=r"\operatorname{conv}^\top")) if i == 0 else
+        n.note("corr", "correlation of the input with the output gradient",
+               n.call("corr", a[0], g))))
+
+conv2d = Op(
+    "conv2d", _conv2d, inputs=("x", "w"), saves=("x", "w", "x.shape", "w.shape"),
+    vjp=(_conv_vjp_x, _conv_vjp_w), jvp=MULTILINEAR, samples=_conv_samples,
+    bad_inputs=lambda: [
+        BadInput((np.ones((1, 3, 5, 5)), np.ones((2, 2, 3, 3))), _conv_params(), ShapeError,
+                 "(2, 2, 3, 3)"),
+        BadInput((np.ones((1, 1, 2, 2)), np.ones((1, 1, 3, 3))), _conv_params(), ShapeError,
+                 "larger than the padded input"),
+        BadInput((np.ones((1, 5, 5)), np.ones((1, 1, 3, 3))), _conv_params(), ShapeError,
+                 "4-D")],
+    hint="x is (N, C, H, W), w is (O, C // groups, kh, kw), and the dilated kernel must fit "
+         "in the padded input",
+    book=_CONV_BOOK, memory=Memory(forward=_im2col_bytes, vjp=_conv_vjp_bytes),
+    doc="2-D cross-correlation of (N, C, H, W) with (O, C/groups, kh, kw), as PyTorch's.")
+
+
+def _convt_vjp_x(g, x, w, wshape, *, stride, padding, output_padding, dilation, groups):
+    return conv2d(g, w, stride=stride, padding=padding, dilation=dilation, groups=groups)
+
+
+def _convt_vjp_w(g, x, w, wshape, *, stride, padding, output_padding, dilation, groups):
+    return weight_grad(g, x, wshape, stride=stride, padding=padding, dilation=dilation,
+                       groups=groups)
+
+
+def _convt_samples(rng):
+    def case(xs, ws, stride=(1, 1), padding=(0, 0), output_padding=(0, 0), dilation=(1, 1),
+             groups=1):
+        return Sample((uniform(rng, xs), uniform(rng, ws)),
+                      {"stride": stride, "padding": padding, "output_padding": output_padding,
+                       "dilation": dilation, "groups": groups})
+    return [case((2, 4, 3, 3), (4, 3, 3, 3)),
+            case((1, 4, 3, 2), (4, 2, 3, 2), stride=(2, 2), padding=(1, 0),
+                 output_padding=(1, 1), groups=2),
+            case((2, 2, 3, 3), (2, 1, 2, 3), stride=(1, 2), dilation=(2, 1))]
+
+
+def _convt_bytes(step, i=0) -> int:
+    """The columns (N, C, kh, kw, Ho, Wo) and the padded sum."""
+    n, _, ho, wo = step.in_shapes[0]
+    kh, kw = step.in_shapes[1][2:]
+    c = step.shape[1]
+    return step.itemsize * (n * c * kh * kw * ho * wo + step.size)
+
+
+conv_transpose2d = Op(
+    "conv_transpose2d", _conv_transpose2d, inputs=("x", "w"), saves=("x", "w", "w.shape"),
+    vjp=(_convt_vjp_x, _convt_vjp_w), jvp=MULTILINEAR, samples=_convt_samples,
+    bad_inputs=lambda: [
+        BadInput((np.ones((1, 3, 5, 5)), np.ones((2, 2, 3, 3))),
+                 {"stride": (1, 1), "padding": (0, 0), "output_padding": (0, 0),
+                  "dilation": (1, 1), "groups": 1}, ShapeError, "(2, 2, 3, 3)"),
+        BadInput((np.ones((1, 2, 3, 3)), np.ones((2, 2, 3, 3))),
+                 {"stride": (1, 1), "padding": (0, 0), "output_padding": (1, 0),
+                  "dilation": (1, 1), "groups": 1}, ShapeError, "output_padding")],
+    hint="x is (N, C_in, H, W), w is (C_in, C_out // groups, kh, kw), and output_padding is "
+         "smaller than stride or dilation",
+    book=Book(vjp=lambda n, i, g, a, out: n.call("conv", g, a[1]) if i == 0 else
+              n.call("corr", g, a[0])),
+    memory=Memory(forward=_convt_bytes, vjp=lambda step, i: _convt_bytes(step)),
+    doc="The transposed convolution (the input gradient of conv2d), as PyTorch's.")
