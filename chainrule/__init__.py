@@ -24,6 +24,9 @@ from .functional import (abs, add, astype, broadcast_to, clip, concatenate, cos,
                          min, minimum, mse_loss, mul, neg, not_equal, power, relu, reshape,
                          sigmoid, sin, softmax, softplus, sqrt, stack, sub, sum, sum_to, sumsq,
                          tanh, tensordot, transpose, where)
+from .core.dtypes import (double, float16, float32, float64, get_default_dtype, half, int8,
+                          int16, int32, int64, long, set_default_dtype, uint8)
+from .core.dtypes import bool_ as bool, float32 as float, int32 as int  # noqa: A004
 from .core import (OPS, Tensor, detect_anomaly, enable_grad, is_grad_enabled, no_grad,
                    set_grad_enabled)
 from .replay import Plan, ReplayError, compile, trace  # noqa: A004 (cr.compile)
@@ -39,6 +42,9 @@ __all__ = [
     # tensors
     "Tensor", "tensor", "zeros", "ones", "full", "zeros_like", "ones_like", "arange",
     "randn", "rand", "random",
+    # dtypes (PyTorch's rules: chainrule.core.dtypes)
+    "get_default_dtype", "set_default_dtype", "float16", "half", "float32", "float", "float64",
+    "double", "int8", "uint8", "int16", "int32", "int", "int64", "long", "bool",
     # autodiff
     "grad", "vjp", "jvp", "hvp", "hessian", "checkpoint", "no_grad", "enable_grad",
     "set_grad_enabled",

@@ -18,12 +18,13 @@ import numpy as np
 
 from . import backend as B
 from .errors import DTypeError, ShapeError
+from .core.dtypes import default_float
 from .core.tensor import Tensor
 
 __all__ = ["tensor", "zeros", "ones", "full", "arange", "randn", "rand", "random",
            "zeros_like", "ones_like"]
 
-DEFAULT_FLOAT = np.float32
+DEFAULT_FLOAT = np.float32     # the default of the default: see cr.set_default_dtype
 _MAX_DIMS = 64          # NumPy's limit on the number of dimensions
 _NUMERIC = "fiub"       # float, signed and unsigned integer, bool
 
@@ -32,7 +33,8 @@ def tensor(data, requires_grad: bool = False, dtype=None, name: str | None = Non
     """A new leaf tensor holding a copy of ``data``.
 
     A NumPy array keeps its dtype (float64 stays float64); Python floats and lists of floats
-    become float32; integer and bool data stay integer and bool (and cannot require grad).
+    become the default dtype (float32; :func:`~chainrule.set_default_dtype`); integer and
+    bool data stay integer and bool (and cannot require grad).
     Ragged nested lists raise :class:`ShapeError`; non-numeric data, an unknown ``dtype`` or a
     value ``dtype`` cannot hold raise :class:`DTypeError`.
 
@@ -65,7 +67,7 @@ def tensor(data, requires_grad: bool = False, dtype=None, name: str | None = Non
             "pass numbers, or a NumPy array of numbers"
         )
     if dtype is None and not keeps_dtype and array.dtype == np.float64:
-        array = array.astype(DEFAULT_FLOAT)
+        array = array.astype(default_float())
     return Tensor(array, requires_grad=requires_grad, name=name)
 
 
@@ -89,24 +91,28 @@ def _make(array, requires_grad, name) -> Tensor:
     return Tensor(array, requires_grad=requires_grad, name=name)
 
 
-def zeros(*shape, dtype=DEFAULT_FLOAT, requires_grad=False, name=None) -> Tensor:
+def zeros(*shape, dtype=None, requires_grad=False, name=None) -> Tensor:
     """A tensor of zeros (``zeros(2, 3)`` or ``zeros((2, 3))``)."""
-    dtype = _dtype("zeros", dtype)
+    dtype = _dtype("zeros", default_float() if dtype is None else dtype)
     return _make(B.xp.zeros(_shape(shape, "zeros", dtype), dtype=dtype), requires_grad, name)
 
 
-def ones(*shape, dtype=DEFAULT_FLOAT, requires_grad=False, name=None) -> Tensor:
+def ones(*shape, dtype=None, requires_grad=False, name=None) -> Tensor:
     """A tensor of ones."""
-    dtype = _dtype("ones", dtype)
+    dtype = _dtype("ones", default_float() if dtype is None else dtype)
     return _make(B.xp.ones(_shape(shape, "ones", dtype), dtype=dtype), requires_grad, name)
 
 
-def full(shape, value, dtype=DEFAULT_FLOAT, requires_grad=False, name=None) -> Tensor:
+def full(shape, value, dtype=None, requires_grad=False, name=None) -> Tensor:
     """A tensor of ``shape`` filled with ``value``, a real number (as ``torch.full``).
 
     ``value`` must be a number ``dtype`` holds exactly in kind: a fractional value for an integer
     dtype, a value out of the dtype's range, or a non-number raise :class:`DTypeError`.
     """
+    if dtype is None:       # as torch.full: the fill value's kind decides
+        plain = value.item() if isinstance(value, (Tensor, np.generic)) else value
+        dtype = (np.bool_ if isinstance(plain, bool) else np.int64
+                 if isinstance(plain, int) else default_float())
     dtype = _dtype("full", dtype)
     size = _shape((shape,), "full", dtype)
     if isinstance(value, Tensor):
@@ -160,31 +166,70 @@ def _like_data(where: str, x):
     return data
 
 
-def arange(start, stop=None, step=1, dtype=None) -> Tensor:
-    """Evenly spaced values, as ``numpy.arange``.
+def arange(start, stop=None, step=1, dtype=None, requires_grad=False) -> Tensor:
+    """Evenly spaced values ``start + i * step``, ``i < ceil((stop - start) / step)``.
 
-    ``start``, ``stop`` and ``step`` must be finite real numbers and ``step`` non-zero
-    (:class:`ShapeError` otherwise).
+    As ``torch.arange``: int64 when every argument is an integer, else the default dtype
+    (float32); no error accumulates, and the values are PyTorch's bit for bit (see
+    :func:`_float_range`).  ``start``, ``stop`` and
+    ``step`` must be finite real numbers and ``step`` non-zero (:class:`ShapeError`).
+
+    >>> import chainrule as cr
+    >>> cr.arange(4).dtype, cr.arange(4.0).dtype, cr.arange(1, 2, 0.25).tolist()
+    (dtype('int64'), dtype('float32'), [1.0, 1.25, 1.5, 1.75])
     """
+    values = []
     for label, value in (("start", start), ("stop", stop), ("step", step)):
         if value is None and label == "stop":
             continue
+        if isinstance(value, (Tensor, np.generic)) and np.ndim(value) == 0:
+            value = value.item()
         if isinstance(value, bool) or not isinstance(value, Real):
             raise DTypeError(f"arange(): {label}={value!r} ({type(value).__name__}) is not a "
                              "real number; pass ints or floats")
         if not math.isfinite(value):
             raise ShapeError(f"arange(): {label}={value!r} is not finite; pass finite bounds")
+        values.append(value)
     if step == 0:
         raise ShapeError(f"arange(): step=0 would never reach stop={stop!r}; pass a non-zero "
                          "step, e.g. 1")
-    dtype = None if dtype is None else _dtype("arange", dtype)
-    low, high = (0, start) if stop is None else (start, stop)
+    integral = all(isinstance(v, int) for v in values)
+    if dtype is None:
+        dtype = np.dtype(np.int64) if integral else default_float()
+    else:
+        dtype = _dtype("arange", dtype)
+    low, high = (0, values[0]) if stop is None else (values[0], values[1])
+    step = values[-1] if len(values) == 3 else 1
     count = max(0, math.ceil((high - low) / step))
-    itemsize = (dtype or np.dtype(np.float64)).itemsize
-    if count * itemsize > sys.maxsize:
-        raise ShapeError(f"arange(): {count} values of {itemsize} bytes are more than an array "
-                         "can hold; narrow the range or enlarge the step")
-    return Tensor(B.xp.arange(start, stop, step, dtype=dtype))
+    if count * dtype.itemsize > sys.maxsize:
+        raise ShapeError(f"arange(): {count} values of {dtype.itemsize} bytes are more than an "
+                         "array can hold; narrow the range or enlarge the step")
+    if integral:
+        data = np.arange(low, high, step, dtype=np.int64).astype(dtype, copy=False)
+    else:
+        data = _float_range(low, step, count, dtype)
+    return Tensor(B.xp.asarray(data), requires_grad=requires_grad)
+
+
+def _fma(a, b, c) -> np.ndarray:
+    """``a * b + c`` rounded once to float64 (a fused multiply-add; exact for ``b < 2**11``)."""
+    wide = np.longdouble
+    return (wide(a) * np.asarray(b, dtype=wide) + np.asarray(c, dtype=wide)).astype(np.float64)
+
+
+def _float_range(start, step, count: int, dtype: np.dtype) -> np.ndarray:
+    """PyTorch's CPU arange (AVX2 kernels): ``start + step * i`` in float64 with a fused
+    multiply-add, rounded to ``dtype``; except that whole pairs of 32-byte vectors are filled as
+    ``base + k * step`` from ``base``, the value at the vector's first index rounded to
+    ``dtype``.  Following it bit for bit makes the book's ``arange`` data equal PyTorch's."""
+    width = max(1, 32 // dtype.itemsize)
+    i = np.arange(count)
+    out = _fma(step, i, start).astype(dtype)
+    vectors = count // (2 * width) * (2 * width)
+    first = i[:vectors] // width * width
+    base = _fma(step, first, start).astype(dtype).astype(np.float64)
+    out[:vectors] = _fma(step, i[:vectors] - first, base).astype(dtype)
+    return out
 
 
 class Random:
@@ -209,16 +254,16 @@ class Random:
 random = Random()
 
 
-def randn(*shape, dtype=DEFAULT_FLOAT, requires_grad=False, name=None) -> Tensor:
+def randn(*shape, dtype=None, requires_grad=False, name=None) -> Tensor:
     """Standard normal samples from ``cr.random``; ``dtype`` must be a float type."""
-    dtype = _dtype("randn", dtype, floating=True)
+    dtype = _dtype("randn", default_float() if dtype is None else dtype, floating=True)
     data = random.generator.standard_normal(_shape(shape, "randn", dtype)).astype(dtype)
     return _make(B.xp.asarray(data), requires_grad, name)
 
 
-def rand(*shape, dtype=DEFAULT_FLOAT, requires_grad=False, name=None) -> Tensor:
+def rand(*shape, dtype=None, requires_grad=False, name=None) -> Tensor:
     """Uniform samples in [0, 1) from ``cr.random``; ``dtype`` must be a float type."""
-    dtype = _dtype("rand", dtype, floating=True)
+    dtype = _dtype("rand", default_float() if dtype is None else dtype, floating=True)
     data = random.generator.random(_shape(shape, "rand", dtype)).astype(dtype)
     return _make(B.xp.asarray(data), requires_grad, name)
 

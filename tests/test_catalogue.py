@@ -156,7 +156,8 @@ GOOD = {   # chainrule's result next to NumPy's (and the dtype NumPy or PyTorch 
     "full-numpy-fill": (lambda: cr.full(2, np.float64(0.5)), np.full(2, 0.5, np.float32)),
     "full-bool": (lambda: cr.full(2, True, dtype=bool), np.full(2, True)),
     "arange-stop": (lambda: cr.arange(5), np.arange(5)),
-    "arange-float": (lambda: cr.arange(0.0, 1.0, 0.25), np.arange(0.0, 1.0, 0.25)),
+    "arange-float": (lambda: cr.arange(0.0, 1.0, 0.25),          # PyTorch's dtype: float32
+                     np.arange(0.0, 1.0, 0.25, dtype=np.float32)),
     "arange-down": (lambda: cr.arange(5, 0, -2), np.arange(5, 0, -2)),
     "arange-empty": (lambda: cr.arange(5, 0), np.arange(5, 0)),
     "arange-dtype": (lambda: cr.arange(3, dtype=np.float32), np.arange(3, dtype=np.float32)),
