@@ -15,6 +15,8 @@ from ...functional import (abs, add, astype, broadcast_to, clip, concatenate, co
                            max, maximum, mean, min, minimum, mse_loss, mul, neg, not_equal,
                            power, relu, reshape, sigmoid, sin, softmax, softplus, sqrt, stack,
                            sub, sum, sum_to, sumsq, tanh, tensordot, transpose, where)
+from .conv import (adaptive_avg_pool2d, avg_pool1d, avg_pool2d, batch_norm, conv1d, conv2d,
+                   conv_transpose2d, max_pool1d, max_pool2d, pad)
 
 __all__ = [
     "neg", "exp", "log", "sqrt", "abs", "sin", "cos", "tanh", "sigmoid", "relu", "softplus",
@@ -23,4 +25,6 @@ __all__ = [
     "sum", "sumsq", "mean", "max", "min", "logsumexp", "softmax", "log_softmax",
     "reshape", "transpose", "broadcast_to", "sum_to", "getitem", "concatenate", "stack",
     "astype", "matmul", "einsum", "tensordot", "cross_entropy", "mse_loss",
+    "conv1d", "conv2d", "conv_transpose2d", "max_pool1d", "max_pool2d", "avg_pool1d",
+    "avg_pool2d", "adaptive_avg_pool2d", "pad", "batch_norm",
 ]
