@@ -33,13 +33,14 @@ shape than the output is first passed through the recorded ``broadcast_to``, who
 from __future__ import annotations
 
 import traceback
-from typing import Callable, NamedTuple
+from typing import Callable
 
 from .. import backend
 from ..errors import AnomalyError, ChainruleError, DTypeError, GraphError, ShapeError
 from .graph import Node
 from .modes import mode, user_frames
 from . import dtypes
+from .cases import BadInput, Sample
 from . import saves as node_saves
 from .dtypes import F64
 from .fields import Book, Memory
@@ -54,22 +55,6 @@ LINEAR = "linear"
 MULTILINEAR = "multilinear"
 
 OPS: dict[str, Op] = {}
-
-
-class Sample(NamedTuple):
-    """Arguments for one call of an operator in the generated tests."""
-
-    args: tuple
-    params: dict = {}
-
-
-class BadInput(NamedTuple):
-    """Arguments that must make an operator raise ``error`` with ``match`` in its message."""
-
-    args: tuple
-    params: dict
-    error: type
-    match: str
 
 
 class Op:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.op import Sample
+from ..core.cases import Sample
 
 __all__ = ["uniform", "unary", "binary", "BINARY_SHAPES"]
 
