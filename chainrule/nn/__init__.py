@@ -10,6 +10,8 @@
 """
 
 from . import init
+from .conv import (AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d,
+                   ConvTranspose2d, MaxPool2d)
 from .layers import (ACTIVATIONS, INITS, CrossEntropyLoss, Dropout, Linear, MSELoss, ReLU,
                      Sigmoid, Tanh, activation)
 from .module import Module, Sequential, parameter
@@ -18,4 +20,6 @@ __all__ = [
     "Module", "Sequential", "parameter",
     "Linear", "ReLU", "Sigmoid", "Tanh", "Dropout", "CrossEntropyLoss", "MSELoss",
     "activation", "ACTIVATIONS", "INITS", "init",
+    "Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
+    "BatchNorm1d", "BatchNorm2d",
 ]

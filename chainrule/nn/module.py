@@ -78,6 +78,12 @@ class Module:
         parameters, modules = self._registries()
         parameters.pop(name, None)
         modules.pop(name, None)
+        buffers = self.__dict__.get("_buffers")
+        if buffers and name in buffers:          # a buffer stays one while it holds a tensor
+            if isinstance(value, Tensor):
+                buffers[name] = value
+            else:
+                del buffers[name]
         if _is_parameter(value):
             parameters[name] = value
         elif isinstance(value, Module):
@@ -104,6 +110,24 @@ class Module:
                              "requires_grad=True; make one with nn.parameter(data)")
         self._check_name(name)
         setattr(self, name, value)
+
+    def register_buffer(self, name: str, value: Any) -> None:
+        """Register ``value`` (a tensor that takes no gradient: running statistics) as buffer
+        ``name``: it is in ``state_dict()`` and loaded by ``load_state_dict``, but optimizers
+        never see it."""
+        self._check_name(name)
+        value = value if isinstance(value, Tensor) else tensor(value)
+        if value.requires_grad:
+            raise DTypeError(f"register_buffer({name!r}): a buffer takes no gradient; use "
+                             "register_parameter for a tensor that trains")
+        self.__dict__.setdefault("_buffers", {})[name] = value
+        object.__setattr__(self, name, value)
+
+    def named_buffers(self) -> Iterator[tuple[str, Tensor]]:
+        """Yield ``(dotted name, buffer)`` pairs (``bn.running_mean``), module by module."""
+        for prefix, module in self.named_modules():
+            for key, b in module.__dict__.get("_buffers", {}).items():
+                yield (f"{prefix}.{key}" if prefix else key), b
 
     def add_module(self, name: str, module: Module) -> None:
         """Register ``module`` as child ``name``."""
@@ -186,8 +210,16 @@ class Module:
 
     # ----------------------------------------------------------------- state
     def state_dict(self) -> dict[str, np.ndarray]:
-        """An ordered dict: dotted parameter name -> a NumPy copy of its values."""
-        return {name: backend.to_numpy(p.data).copy() for name, p in self.named_parameters()}
+        """An ordered dict: dotted name -> a NumPy copy, module by module its parameters and
+        then its buffers (PyTorch's order), each tensor once."""
+        out, seen = {}, set()
+        for prefix, module in self.named_modules():
+            own = (*module._registries()[0].items(), *module.__dict__.get("_buffers", {}).items())
+            for key, t in own:
+                if id(t) not in seen:
+                    seen.add(id(t))
+                    out[f"{prefix}.{key}" if prefix else key] = backend.to_numpy(t.data).copy()
+        return out
 
     def load_state_dict(self, state: Mapping[str, Any],
                         strict: bool = True) -> tuple[list[str], list[str]]:
@@ -206,7 +238,7 @@ class Module:
                 f"load_state_dict({type(self).__name__}): state must be a dict of parameter "
                 f"name -> array, as state_dict() returns, got {type(state).__name__}; this "
                 f"module's parameters are {names}")
-        own = dict(self.named_parameters())
+        own = {**dict(self.named_parameters()), **dict(self.named_buffers())}
         missing = [k for k in own if k not in state]
         unexpected = [k for k in state if k not in own]
         problems = []
