@@ -5,6 +5,8 @@ backpropagates, and lets SGD update ``W1`` and ``W2``.  The run writes to its ou
 
 - ``metrics.json``: the configuration, per-epoch figures and the final ``test_accuracy``;
 - ``curve.png``: loss and accuracy per epoch (matplotlib, headless);
+- ``graph.svg`` and ``backprop.html``: the model's graph, and the page that steps through its
+  forward and backward pass on one test example (:func:`chainrule.viz.show`);
 - ``checkpoint.npz``: parameters, optimizer state, data order position, RNG state and the
   partial-epoch sums, after every epoch and on Ctrl-C or SIGTERM.
 
@@ -46,7 +48,7 @@ from ..distributed import DataParallel, world
 from ..errors import ChainruleError
 from .config import CHECKPOINT, CURVE, GRAPH, MEMORY, METRICS, Config, stop_on_signals
 from .pipeline import PipelineRun
-from .run import Run, TrainingDiverged, evaluate
+from .run import PAGE, Run, TrainingDiverged, evaluate
 
 __all__ = ["train", "evaluate", "TrainingDiverged"]
 
@@ -134,6 +136,7 @@ def train(config: Config) -> dict:
         drawn = run.draw_graph() if run.root else GRAPH
         if run.root:
             run.write_memory_report()
+            run.write_page()
     _say(config, f"test accuracy {metrics['test_accuracy']}; wrote {METRICS}, {CURVE}, "
-                 f"{drawn}, {MEMORY} and {CHECKPOINT} in {run.out}")
+                 f"{drawn}, {PAGE}, {MEMORY} and {CHECKPOINT} in {run.out}")
     return metrics

@@ -30,7 +30,9 @@ from .config import (CHECKPOINT, CURVE, DEFAULT_BATCH, GRAPH, MEMORY, METRICS, C
                      TrainingInterrupted, build_model, choose_dataset)
 from .report import Costs, draw_curve, summary, write_json
 
-__all__ = ["Run", "TrainingDiverged", "evaluate", "check_writable", "CHECKPOINT_KEYS"]
+__all__ = ["Run", "TrainingDiverged", "evaluate", "check_writable", "CHECKPOINT_KEYS", "PAGE"]
+
+PAGE = "backprop.html"      # the page that steps through forward and backward (viz.show)
 
 # what save() writes beside the arrays; a checkpoint with fewer or more is not this program's
 CHECKPOINT_KEYS = frozenset({"config", "dataset", "step", "loader", "rng", "history", "partial",
@@ -363,6 +365,26 @@ class Run:
             return "graph.dot (no Graphviz renderer to draw graph.svg)"
         finally:
             self.model.clear_intermediates()
+
+    def write_page(self) -> str:
+        """Write the page that steps through the trained model on one test example to
+        ``backprop.html`` (:func:`chainrule.viz.show`; self-contained, opens from file://)."""
+        from ..viz.page import page_html, record
+
+        x = creation.tensor(self.x_test[:1], name="x")
+        y = creation.tensor(self.y_test[:1], name="y")
+        J = self.model.objective(x, y)
+        names = {"x": x, "y": y, **dict(self.model.named_parameters()),
+                 **self.model.intermediates, **self.model.last_objective}
+        try:
+            data = record(J, names=names, title=f"Backpropagation through the trained "
+                                                 f"network ({self.dataset})")
+        finally:
+            self.model.clear_intermediates()
+        data["subtitle"] = f"one test example (label {int(self.y_test[0])}), after training"
+        with atomic_write(self.out / PAGE) as handle:
+            handle.write(page_html(data).encode("utf-8"))
+        return PAGE
 
     def write_memory_report(self) -> str:
         """Write the predicted memory of one training step and one prediction to memory.txt."""

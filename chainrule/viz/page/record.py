@@ -38,6 +38,7 @@ from ..derivation import WORDS, Derivation
 from ..dot import to_dot
 from ..render import render_svg
 from ..second_order import second_order_report
+from ..view import GraphTooLarge
 from .summary import node_values, summarize
 
 __all__ = ["record", "svg_with_ids", "nograd_bytes", "EXTERNAL"]
@@ -241,7 +242,7 @@ def record(tensor: Tensor, *, names: Mapping[str, Tensor] | Iterable[Tensor] | N
     return {
         "title": title or f"{view.root_var.label}: {len(order)} operators",
         "lang": lang, "root": view.root_var.label, "operators": len(order),
-        "svg": svg_with_ids(render_svg(to_dot(tensor, names=names))),
+        "svg": _drawing(tensor, names),
         "start": start, "start_ids": start_ids, "steps": steps,
         "memory": {"saved_bytes": rep.saved_bytes, "activation_bytes": rep.activation_bytes,
                    "parameter_bytes": rep.parameter_bytes, "input_bytes": rep.input_bytes,
@@ -252,6 +253,14 @@ def record(tensor: Tensor, *, names: Mapping[str, Tensor] | Iterable[Tensor] | N
         "second": _second(tensor, view, names) if second_order else None,
         "training": None,
     }
+
+
+def _drawing(tensor: Tensor, names) -> str | None:
+    """The forward drawing as inline SVG; None without a renderer or past ``MAX_NODES``."""
+    try:
+        return svg_with_ids(render_svg(to_dot(tensor, names=names)))
+    except GraphTooLarge:
+        return None
 
 
 def _shape_only(var, node: Node | None = None) -> dict:
