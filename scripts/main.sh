@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The main job: install chainrule into .venv (with matplotlib and tqdm), fetch Fashion-MNIST
-# from Debian where we can, and train the chapter's network. Arguments go to `chainrule train`.
+# The main job: install chainrule into .venv (with matplotlib and tqdm, and graphviz-pure to
+# lay out graph.svg and backprop.html), fetch Fashion-MNIST from Debian where we can, and train
+# the chapter's network. Arguments go to `chainrule train`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh train
+bash scripts/setup.sh train,viz
 data=/usr/share/datasets/fashion-mnist
 if [ ! -e "$data/train-images-idx3-ubyte.gz" ] && [ -z "${CHAINRULE_DATA:-}" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -19,5 +19,16 @@ if [ -n "$wheel" ] && ! .venv/bin/python -c "import torch" 2>/dev/null; then
   echo "test: installing PyTorch from $wheel for the comparison tests"
   .venv/bin/python -m pip install --quiet "$wheel" 2>&1 | grep -v "is ignored" || true
 fi
+# The page tests (tests/viz/test_page.py) drive Debian's chromium with Playwright (from PyPI,
+# in the dev extra); never a downloaded browser build. Without chromium they skip, saying why.
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "test: installing Debian's chromium for the page tests"
+    apt-get update -qq && apt-get install -y -qq chromium >/dev/null \
+      || echo "test: could not install chromium; the page tests will skip"
+  else
+    echo "test: chromium not found and apt-get is not ours to run; the page tests will skip"
+  fi
+fi
 .venv/bin/ruff check .
 .venv/bin/python -m pytest "$@"
