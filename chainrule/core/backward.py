@@ -215,7 +215,19 @@ def _store_grad(t, g, raw: bool, stored: set) -> None:
     read-only view (a broadcast), is the array copied.
     """
     if t.grad is not None:
-        t.grad = type(t)._wrap(t.grad._data + _as_array(g)) if raw else t.grad + g
+        if raw:
+            data, g = t.grad._data, _as_array(g)
+            if (id(data) in stored and data.flags.writeable and data.shape == g.shape
+                    and data.dtype == g.dtype):
+                # handed out by this very walk, so no one else holds it yet: add in place
+                # (a parameter with two uses, as W in x @ W.T and (W ** 2).sum(), pays one
+                # array less); its base, if it is a view, is in `stored` too
+                data += g
+                return
+            t.grad = type(t)._wrap(data + g)
+            stored.add(id(t.grad._data))
+            return
+        t.grad = t.grad + g
         return
     data = _as_array(g) if raw else g._data
     base = data.base

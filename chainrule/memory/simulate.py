@@ -176,13 +176,18 @@ def replay_backward(plan: Plan, heap: Heap, seed: _Val | None = None, targets=Fa
                 new = gi if current is None else new_grad(shape, itemsize)
             else:                                    # into .grad, copied if a view
                 key, current = None, grads.get(id(edge))
-                if current is not None and gi.transposed:
-                    heap.touch(buffer_bytes(shape, itemsize) + edge.nbytes)
-                # as backprop._store_grad: a sum, a read-only view, or memory already handed
-                # to another .grad makes a new array; a writeable view of a fresh one is kept
-                copy = current is not None or gi.readonly or id(gi.buf) in stored
-                new = new_grad(edge.shape, edge.itemsize) if copy else gi
-                stored.add(id(new.buf))
+                if current is not None:
+                    # as backward._store_grad: a .grad made by this walk is added to in
+                    # place; mixed memory orders go through NumPy's 8192-element buffer
+                    if current.transposed != gi.transposed:
+                        heap.touch(buffer_bytes(shape, itemsize))
+                    new = current
+                else:
+                    # a read-only view, or memory already handed to another .grad, makes a
+                    # new array; a writeable view of a fresh one is kept
+                    copy = gi.readonly or id(gi.buf) in stored
+                    new = new_grad(edge.shape, edge.itemsize) if copy else gi
+                    stored.add(id(new.buf))
             heap.hold(new.buf)
             if current is not None:
                 heap.drop(current.buf)
