@@ -4,9 +4,11 @@
 prints the pipeline plan of an MLP of K hidden layers of H units (784 inputs, 10 classes, no
 bias): where to cut it into k stages so each fits in M bytes, what each stage holds and
 computes, and the bytes that cross each cut per step (:mod:`chainrule.distributed.planner`).
-With ``--compare`` it also measures, with k ranks on this machine, the k-way pipeline against
-one process with a batch k times smaller and against k-rank data-parallel training
-(:mod:`chainrule.distributed.compare`).
+``--schedule 1f1b|gpipe`` and ``--micro-batches m`` fix the pipeline's order and
+micro-batches; left out, the planner chooses them too (the fastest step that fits, then the
+smallest peak).  With ``--compare`` it also measures, with k ranks on this machine, the k-way
+pipeline (GPipe and 1F1B) against one process with a batch k times smaller and against
+k-rank data-parallel training (:mod:`chainrule.distributed.compare`).
 
 Sizes are bytes, or a number with a unit: ``512MiB``, ``1GiB``, ``1.5GiB`` (powers of 1024),
 ``300MB``, ``2GB`` (powers of 1000), ``4096B`` (:func:`chainrule.cli.args.parse_size`).
@@ -37,8 +39,12 @@ def add_partition_parser(subparsers) -> argparse.ArgumentParser:
                         help="devices (pipeline stages, MPI ranks) (2)")
     parser.add_argument("--memory-per-device", type=parse_size, required=True, metavar="SIZE",
                         help="memory of each device, e.g. 512MiB, 1GiB, 300MB")
-    parser.add_argument("--micro-batches", type=positive_int, default=4,
-                        help="micro-batches per step (4)")
+    parser.add_argument("--micro-batches", type=positive_int, default=None,
+                        help="micro-batches per step (default: the planner chooses among "
+                             "1, 2, 4, 8, 16)")
+    parser.add_argument("--schedule", choices=["1f1b", "gpipe"], default=None,
+                        help="the pipeline's order (default: the planner chooses; 1f1b holds "
+                             "at most k - r micro-batches on stage r, gpipe all of them)")
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32",
                         help="parameter and activation dtype (float32)")
     parser.add_argument("--inputs", type=positive_int, default=None,
@@ -67,10 +73,14 @@ def comparison_table(results: list[dict], devices: int) -> str:
     """The measured comparison as a table, one row per mode, columns two spaces apart."""
     names = {"pipeline": f"{devices}-stage pipeline", "single": "1 process, batch / k",
              "data-parallel": f"{devices}-rank data-parallel"}
-    widths = (26, 5, 22, 8, 15, 8)
+    shown = {"1f1b": "1F1B", "gpipe": "GPipe"}
+    widths = (28, 5, 22, 8, 15, 8)
     rows = [("", "batch", "peak per rank", "epoch", "MPI bytes/epoch", "test acc")]
     for r in results:
-        rows.append((names.get(r["mode"], r["mode"]), str(r["batch_size"]),
+        name = names.get(r["mode"], r["mode"])
+        if r.get("schedule"):
+            name = f"{name}, {shown.get(r['schedule'], r['schedule'])}"
+        rows.append((name, str(r["batch_size"]),
                      " / ".join(format_bytes(p) for p in r["peak_bytes"]),
                      f"{r['epoch_seconds']:.3g} s", format_bytes(r["bytes"]),
                      f"{r['accuracy']:.4f}"))
@@ -102,7 +112,7 @@ def partition_command(args: argparse.Namespace) -> int:
     plan = plan_mlp(args.layers, args.hidden, args.batch_size, args.devices,
                     args.memory_per_device, args.micro_batches, inputs=inputs,
                     classes=args.classes, dtype=args.dtype, bias=args.bias,
-                    momentum=args.momentum)
+                    momentum=args.momentum, schedule=args.schedule)
     print(plan.format())
     if not args.compare:
         return 0
@@ -113,7 +123,7 @@ def partition_command(args: argparse.Namespace) -> int:
           f"{args.epochs} epoch(s) each, the same examples in the same order, SGD lr "
           f"{args.lr:g}, each rank (and the one process) on 1/{args.devices} of the cores")
     results = compare.run(args.devices, layers=args.layers, hidden=args.hidden,
-                          batch_size=args.batch_size, micro_batches=args.micro_batches,
+                          batch_size=args.batch_size, micro_batches=plan.micro_batches,
                           bounds=plan.bounds, dtype=args.dtype, epochs=args.epochs,
                           examples=args.examples or 0, dataset=dataset,
                           data_dir=args.data_dir, lr=args.lr)

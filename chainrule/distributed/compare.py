@@ -7,7 +7,8 @@ One run trains an MLP one way and writes what it measured as JSON (rank 0)::
     python -m chainrule.distributed.compare --mode single --batch-size B/k --out b.json ...
     mpiexec -n k python -m chainrule.distributed.compare --mode data-parallel --out c.json ...
 
-``chainrule partition --compare`` starts the three and prints the table (:func:`run`).  Each
+``chainrule partition --compare`` starts the three (the pipeline twice: GPipe and 1F1B)
+and prints the table (:func:`run`).  Each
 mode sees the same examples (``--epochs`` passes over the same training set, the same seeded
 shuffle) with plain SGD on the mean cross-entropy, and reports:
 
@@ -72,7 +73,7 @@ class _Trainer:
         if args.mode == "pipeline":
             self.pipe = Pipeline(self.model.layers, comm, micro_batches=args.micro_batches,
                                  bounds=[tuple(b) for b in json.loads(args.bounds)]
-                                 if args.bounds else None)
+                                 if args.bounds else None, schedule=args.schedule)
             params = self.pipe.parameters()
             self.model = None                    # this rank keeps its stage only
         else:
@@ -168,6 +169,7 @@ def _train(args) -> dict | None:
     if comm is not None and not comm.is_root:
         return None
     return {"mode": args.mode, "ranks": len(peaks), "batch_size": args.batch_size,
+            "schedule": args.schedule if args.mode == "pipeline" else None,
             "examples": len(y_train), "epochs": args.epochs, "peak_bytes": peaks,
             "epoch_seconds": float(np.mean(seconds)),
             "bytes": int(sum(sents) // args.epochs),
@@ -183,6 +185,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--micro-batches", type=int, default=4)
     parser.add_argument("--bounds", default=None, help="JSON [[start, stop], ...]")
+    parser.add_argument("--schedule", default="1f1b", help="the pipeline's: 1f1b or gpipe")
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--examples", type=int, default=0, help="first N training examples")
@@ -208,8 +211,9 @@ def run(devices: int, *, layers: int, hidden: int, batch_size: int, micro_batche
         bounds: list, dtype: str = "float32", epochs: int = 1, examples: int = 0,
         dataset: str = "digits", data_dir: str | None = None, lr: float = 0.1,
         seed: int = 0, timeout: float = 3600) -> list[dict]:
-    """Run the three modes (pipeline and data-parallel under ``mpiexec -n devices``, one
-    process with batch ``batch_size // devices``) and return their results, in that order."""
+    """Run the three modes (the pipeline, GPipe then 1F1B, and data-parallel under
+    ``mpiexec -n devices``, one process with batch ``batch_size // devices``) and return
+    their results, in that order."""
     from .launch import mpiexec_command
 
     common = ["--layers", str(layers), "--hidden", str(hidden), "--dtype", dtype,
@@ -217,14 +221,15 @@ def run(devices: int, *, layers: int, hidden: int, batch_size: int, micro_batche
               "--lr", str(lr), "--seed", str(seed)] + (["--data-dir", data_dir]
                                                        if data_dir else [])
     small = max(1, batch_size // devices)
-    runs = [("pipeline", devices, batch_size,
-             ["--micro-batches", str(micro_batches), "--bounds", json.dumps(bounds)]),
+    pipelined = ["--micro-batches", str(micro_batches), "--bounds", json.dumps(bounds)]
+    runs = [("pipeline", devices, batch_size, [*pipelined, "--schedule", "gpipe"]),
+            ("pipeline", devices, batch_size, [*pipelined, "--schedule", "1f1b"]),
             ("single", 1, small, ["--threads", str(devices)]),
             ("data-parallel", devices, batch_size, [])]
     results = []
     with tempfile.TemporaryDirectory() as folder:
         for mode, ranks, batch, extra in runs:
-            out = str(Path(folder) / f"{mode}.json")
+            out = str(Path(folder) / f"{mode}-{len(results)}.json")
             args = ["-m", "chainrule.distributed.compare", "--mode", mode, "--out", out,
                     "--batch-size", str(batch), *common, *extra]
             command = ([sys.executable, *args] if ranks == 1

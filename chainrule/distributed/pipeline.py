@@ -193,16 +193,15 @@ class Pipeline:
         return tensor(backend.xp.asarray(rows))
 
     def _penalize(self) -> float:
-        """Backpropagate this stage's ``lambda/2 sum |W|^2``; return its value."""
-        if not self.weight_decay or not self.penalized:
-            return 0.0
-        squares = [F.sum(w ** 2) for w in self.penalized]
-        total = squares[0]
-        for term in squares[1:]:
-            total = total + term
-        s = self.weight_decay / 2 * total
-        s.backward()
-        return s.item()
+        """Backpropagate this stage's ``lambda/2 sum |W|^2``, one weight at a time (so about
+        two arrays the size of the largest weight are alive beside the gradients, not a
+        square of every weight); return its value."""
+        total = 0.0
+        for w in self.penalized if self.weight_decay else ():
+            s = self.weight_decay / 2 * F.sum(w ** 2)
+            s.backward()
+            total += s.item()
+        return total
 
     def predict(self, x: Any, batch_size: int = 2048) -> np.ndarray | None:
         """The last stage's output for ``x`` (a NumPy array on the last rank, None elsewhere),

@@ -7,13 +7,18 @@ stage what it holds at its peak and computes, and per cut the bytes crossing it 
 (``2 x B x width x itemsize``: activations forward, gradients back).  :func:`plan_mlp` does
 it for an MLP of given depth and width; ``chainrule partition`` prints :meth:`Plan.format`.
 
-**What a stage holds** (GPipe, as ``Pipeline.step`` runs it): parameters, their gradients,
-the optimizer state (SGD: none, or a momentum buffer per parameter); the batch ``x`` (first
-stage) or labels (last); for each of the ``m`` micro-batches until its backward, the input
-received (or copied from ``x``), what its graph saved and its output, so at the end of the
-forward the stage's share of the whole batch; in backward, one received gradient, one walk's
-temporaries, the out-of-place ``.grad`` sums (old, new and contribution for an instant) and
-the input gradients sent (kept until the step ends).
+**What a stage holds** (as ``Pipeline.step`` runs it): parameters, their gradients, the
+optimizer state (SGD: none, or a momentum buffer per parameter); the part of the batch it
+reads, as it is given (``x`` on the first stage, float32 images: ``input_itemsize``; the
+labels on the last); for each micro-batch from its forward to its backward, the input
+received (or copied from ``x``), what its graph saved and its output; in backward, one
+received gradient, one walk's temporaries, the out-of-place ``.grad`` sums (old, new and
+contribution for an instant) and the input gradient sent (until the next is sent); then the
+weight-decay penalty's backward.  How many micro-batches are in flight at once is the
+schedule's: all ``m`` under GPipe, at most ``k - r`` on stage ``r`` under 1F1B
+(:func:`~chainrule.distributed.pipeline.schedule_order`).  This is what ``chainrule train``
+reports per rank in ``metrics.json`` (``peak_memory_per_rank``), and the tests hold the two
+to 5% for both schedules on 2 and 3 ranks.
 
 **Predicted from the engine, not a hand formula**: the stage's own layers are traced at
 micro-batch 2 and 3, each shape moved to each micro-batch's size (as
@@ -25,8 +30,8 @@ state and batch to the larger of it and the SGD update's (the gradients and one 
 large as the largest parameter).  The tests check ``step_bytes`` against :mod:`tracemalloc`
 on every rank of real ``mpiexec`` runs, to 15% (measured: within 1%, but 11% on a tiny net).
 
-**The objective: throughput first, then headroom, then evenness.**  A GPipe step takes
-``m + k - 1`` micro-batch slots of the *slowest* stage, so the bottleneck stage's FLOPs
+**The objective: throughput first, then headroom, then evenness.**  A step (GPipe or 1F1B)
+takes ``m + k - 1`` micro-batch slots of the *slowest* stage, so the bottleneck stage's FLOPs
 (matmuls, forward and backward) set the step time, while memory is a constraint: a stage fits
 under ``M`` or the plan is useless.  So (1) find the smallest bottleneck FLOPs ``F*`` over
 the cuts that fit; (2) among those fitting with every stage at most ``1.05 F*``, the smallest
@@ -36,7 +41,9 @@ narrow MLP's first layer, may be fixed: the other stages should still be even). 
 iterative dynamic program over contiguous stages (no recursion); a stage's cost is computed
 once per layer pattern.  If no cut fits, :class:`PlanError` names the smallest budget that
 would (step (1) minimising the peak instead) and what more devices, more micro-batches or a
-smaller batch would need.
+smaller batch would need.  Asked to choose the schedule and ``m`` too (``None``), it plans
+each schedule at each of :data:`MICRO_BATCH_CHOICES` and keeps the fastest predicted step
+(:func:`step_time`), then the smallest peak, then the fewest micro-batches.
 
 >>> from chainrule.distributed.planner import plan_mlp
 >>> plan = plan_mlp(layers=2, hidden=64, batch_size=32, devices=2, memory_per_device=2**20)
@@ -56,12 +63,14 @@ from ..errors import ChainruleError
 from ..models import MLP
 from ..nn.module import Sequential
 from ..memory import format_bytes
-from .stage_memory import StageCost, stage_cost
+from .pipeline import SCHEDULES
+from .stage_memory import StageCost, stage_cost, stage_flops
 
 __all__ = ["PlanError", "StageCost", "Cut", "Plan", "plan_partition", "plan_mlp",
-           "stage_cost", "SPEED_TOLERANCE"]
+           "stage_cost", "step_time", "SPEED_TOLERANCE", "MICRO_BATCH_CHOICES"]
 
 SPEED_TOLERANCE = 0.05      # cuts this close to the fastest count as equally fast
+MICRO_BATCH_CHOICES = (1, 2, 4, 8, 16)      # what the planner tries when asked to choose
 
 
 class PlanError(ChainruleError, ValueError):
@@ -100,6 +109,8 @@ class Plan:
     dtype: str
     momentum: bool
     description: str = ""
+    schedule: str = "1f1b"
+    chosen: str = ""            # what the planner chose among, when it chose
 
     @property
     def bounds(self) -> list[tuple[int, int]]:
@@ -115,8 +126,11 @@ class Plan:
         """The plan as a table: one row per stage, then one line per cut."""
         m, b = self.micro_batches, self.batch_size
         rows = [f"partition plan: {self.description or 'a Sequential'}, {self.dtype}, batch "
-                f"{b} in {m} micro-batches, {len(self.stages)} devices of "
-                f"{format_bytes(self.budget)}, SGD{' with momentum' if self.momentum else ''}",
+                f"{b} in {m} micro-batches, {self.schedule} schedule, {len(self.stages)} "
+                f"devices of {format_bytes(self.budget)}, SGD"
+                f"{' with momentum' if self.momentum else ''}",
+                *([f"{self.chosen}: the fastest step ((m + k - 1) / m slots of the slowest "
+                   "stage), then the smallest peak"] if self.chosen else []),
                 "objective: the fastest bottleneck stage (FLOPs), then the smallest largest "
                 "peak, then the most even stages",
                 "",
@@ -149,7 +163,8 @@ def _signature(items: list, start: int, stop: int) -> tuple:
 
 def _best_cuts(n: int, stages: int, cost, allowed, combine=max) -> tuple[float, list[int]]:
     """Cut units ``0..n`` into ``stages`` contiguous runs minimising the ``combine`` (``max``
-    or ``operator.add``) of ``cost(i, j)`` over runs ``[i, j)`` with ``allowed(i, j)``;
+    or ``operator.add``) of ``cost(i, j, s)`` over runs ``[i, j)``, stage ``s``, with
+    ``allowed(i, j, s)``;
     returns the value and the run starts (``math.inf`` and [] when nothing is allowed).
     Iterative dynamic programming, O(stages n^2) calls."""
     best = [[math.inf] * (n + 1) for _ in range(stages + 1)]
@@ -158,9 +173,9 @@ def _best_cuts(n: int, stages: int, cost, allowed, combine=max) -> tuple[float, 
     for s in range(1, stages + 1):
         for j in range(s, n - (stages - s) + 1):
             for i in range(s - 1, j):
-                if best[s - 1][i] == math.inf or not allowed(i, j):
+                if best[s - 1][i] == math.inf or not allowed(i, j, s - 1):
                     continue
-                value = combine(best[s - 1][i], cost(i, j))
+                value = combine(best[s - 1][i], cost(i, j, s - 1))
                 if value < best[s][j]:
                     best[s][j], choice[s][j] = value, i
     if best[stages][n] == math.inf:
@@ -173,99 +188,156 @@ def _best_cuts(n: int, stages: int, cost, allowed, combine=max) -> tuple[float, 
 
 
 def _search(items: list, batch_size: int, micro_batches: int, devices: int, budget: float,
-            momentum: bool, cache: dict) -> tuple[list[StageCost], int]:
+            options: dict, cache: dict) -> tuple[list[StageCost], int]:
     """The chosen stages under ``budget`` ([] if none fits) and the smallest budget any cut
-    would need."""
+    would need; ``options``: stage_cost's keywords (momentum, schedule, ...)."""
     units = [0] + [i for i, layer in enumerate(items) if layer.parameters()][1:]
     edges = units + [len(items)]
     n = len(units)
+    # 1F1B: a stage's graphs in flight depend on its place; GPipe: not
+    placed = options.get("schedule", "1f1b") == "1f1b"
+    traces = cache.setdefault("traces", {})
 
-    def cost(i: int, j: int) -> StageCost:
-        key = (_signature(items, edges[i], edges[j]), batch_size, micro_batches, momentum)
+    def cost(i: int, j: int, s: int) -> StageCost:
+        key = (_signature(items, edges[i], edges[j]), batch_size, micro_batches,
+               s if placed else 0, tuple(sorted(options.items())))
         if key not in cache:
             cache[key] = stage_cost(items, edges[i], edges[j], batch_size, micro_batches,
-                                    momentum=momentum)
+                                    stage=s, stages=devices, traces=traces, **options)
         return replace(cache[key], start=edges[i], stop=edges[j])
 
-    def peak(i: int, j: int) -> int:
-        return cost(i, j).peak_bytes
+    def peak(i: int, j: int, s: int) -> int:
+        return cost(i, j, s).peak_bytes
 
-    def flops(i: int, j: int) -> int:
-        return cost(i, j).flops
+    def flops(i: int, j: int, s: int) -> int:
+        return cost(i, j, s).flops
 
-    def fits(i: int, j: int) -> bool:
-        return peak(i, j) <= budget
+    def fits(i: int, j: int, s: int) -> bool:
+        return peak(i, j, s) <= budget
 
-    def fast(i: int, j: int) -> bool:
-        return fits(i, j) and flops(i, j) <= fastest * (1 + SPEED_TOLERANCE)
+    def fast(i: int, j: int, s: int) -> bool:
+        return fits(i, j, s) and flops(i, j, s) <= fastest * (1 + SPEED_TOLERANCE)
 
-    def lightest(i: int, j: int) -> bool:
-        return fast(i, j) and peak(i, j) <= smallest
+    def lightest(i: int, j: int, s: int) -> bool:
+        return fast(i, j, s) and peak(i, j, s) <= smallest
 
-    def spread(i: int, j: int) -> float:      # sum of squares: the most even of the rest
-        return (flops(i, j) / total_flops) ** 2 + (peak(i, j) / total_peak) ** 2
+    def spread(i: int, j: int, s: int) -> float:      # sum of squares: the most even
+        return (flops(i, j, s) / total_flops) ** 2 + (peak(i, j, s) / total_peak) ** 2
 
-    needed, _ = _best_cuts(n, devices, peak, lambda i, j: True)
+    needed, _ = _best_cuts(n, devices, peak, lambda i, j, s: True)
     fastest, _ = _best_cuts(n, devices, flops, fits)
     if fastest == math.inf:
         return [], int(needed)
     smallest, _ = _best_cuts(n, devices, peak, fast)
-    total_flops, total_peak = max(1, flops(0, n)), max(1, peak(0, n))
+    total_flops, total_peak = max(1, flops(0, n, 0)), max(1, peak(0, n, 0))
     _, starts = _best_cuts(n, devices, spread, lightest, operator.add)
     ends = starts[1:] + [n]
-    return [cost(i, j) for i, j in zip(starts, ends)], int(needed)
+    return [cost(i, j, s) for s, (i, j) in enumerate(zip(starts, ends))], int(needed)
+
+
+def _least_flops(items: list, batch_size: int, devices: int) -> float:
+    """The smallest bottleneck FLOPs of any cut into ``devices`` stages, memory aside."""
+    units = [0] + [i for i, layer in enumerate(items) if layer.parameters()][1:]
+    edges = units + [len(items)]
+    return _best_cuts(len(units), devices,
+                      lambda i, j, s: stage_flops(items[edges[i]:edges[j]], batch_size, i == 0),
+                      lambda i, j, s: True)[0]
+
+
+def step_time(flops: int, stages: int, micro_batches: int) -> float:
+    """A step's time in units of the bottleneck stage's FLOPs: ``m + k - 1`` slots of one
+    micro-batch's work (``flops / m``), the same for GPipe and 1F1B."""
+    return flops * (micro_batches + stages - 1) / micro_batches
 
 
 def plan_partition(layers: Sequential, batch_size: int, devices: int, memory_per_device: int,
-                   micro_batches: int = 4, *, momentum: bool = False,
-                   description: str = "") -> Plan:
-    """Cut ``layers`` into ``devices`` stages that each fit in ``memory_per_device`` bytes.
+                   micro_batches: int | None = 4, *, momentum: bool = False,
+                   description: str = "", schedule: str | None = "1f1b",
+                   weight_decay: bool = True, input_itemsize: int = 4) -> Plan:
+    """Cut ``layers`` into ``devices`` stages that each fit in ``memory_per_device`` bytes,
+    run in ``schedule`` order with ``micro_batches``.
 
-    Raises :class:`PlanError` when no cut fits, naming the smallest budget that would and
-    what else would fit (more devices, more micro-batches, a smaller batch).
+    ``schedule=None`` and ``micro_batches=None`` let the planner choose them too: every
+    schedule of :data:`~chainrule.distributed.pipeline.SCHEDULES` and every count of
+    :data:`MICRO_BATCH_CHOICES` up to the batch is planned, and the plan with the fastest
+    predicted step (:func:`step_time`) wins, then, within :data:`SPEED_TOLERANCE`, the
+    smallest largest peak, then the fewest micro-batches.  ``weight_decay``: each stage
+    backpropagates lambda/2 |W|^2 (as ``chainrule train`` does); ``input_itemsize``: of the
+    batch ``x`` the first stage is given (4: float32 images).  Raises :class:`PlanError`
+    when nothing fits, naming the smallest budget that would and what else would fit (more
+    devices, more micro-batches, a smaller batch).
     """
     items = list(layers)
     for name, value in (("batch_size", batch_size), ("devices", devices),
-                        ("micro_batches", micro_batches), ("memory_per_device",
-                                                           memory_per_device)):
+                        ("micro_batches", 1 if micro_batches is None else micro_batches),
+                        ("memory_per_device", memory_per_device)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise PlanError(f"planner: {name}={value!r} must be a positive int")
+    if schedule is not None and schedule not in SCHEDULES:
+        raise PlanError(f"planner: schedule={schedule!r}: choose one of {', '.join(SCHEDULES)}"
+                        " (or None to let the planner choose)")
     units = 1 + sum(1 for layer in items[1:] if layer.parameters())
     if devices > units:
         raise PlanError(f"planner: {len(items)} layers, {units} of them with parameters, "
                         f"cannot make {devices} stages (each starts at a layer with "
                         f"parameters); use at most {units} devices")
     cache: dict = {}
-    stages, needed = _search(items, batch_size, micro_batches, devices, memory_per_device,
-                             momentum, cache)
-    if not stages:
-        options = []
-        for more, (n, m, d, what) in [
-                (devices < units, (batch_size, micro_batches, devices + 1,
-                                   f"{devices + 1} devices need")),
-                (micro_batches < batch_size, (batch_size, min(batch_size, 2 * micro_batches),
-                                              devices, f"{2 * micro_batches} micro-batches need")),
-                (batch_size > 1, (batch_size // 2, micro_batches, devices,
+    schedules = SCHEDULES if schedule is None else (schedule,)
+    counts = ([m for m in MICRO_BATCH_CHOICES if m <= batch_size] if micro_batches is None
+              else [micro_batches])
+    found, closest = [], None            # closest: (needed, schedule, m) when nothing fits
+    least = _least_flops(items, batch_size, devices)     # no cut's bottleneck is smaller
+    for order in schedules:
+        options = {"momentum": momentum, "schedule": order, "weight_decay": weight_decay,
+                   "input_itemsize": input_itemsize}
+        for m in sorted(counts, reverse=True):        # the fastest first
+            if found and step_time(least, devices, m) > min(f[0] for f in found) * (
+                    1 + SPEED_TOLERANCE):
+                continue                                # cannot be as fast as one found
+            stages, needed = _search(items, batch_size, m, devices, memory_per_device,
+                                     options, cache)
+            if stages:
+                bottleneck = max(stage.flops for stage in stages)
+                found.append((step_time(bottleneck, devices, m), max(
+                    stage.peak_bytes for stage in stages), m, order, stages))
+            elif closest is None or needed < closest[0]:
+                closest = (needed, order, m, options)
+    if not found:
+        needed, order, m, options = closest
+        more = []
+        for allowed, (n, mm, d, what) in [
+                (devices < units, (batch_size, m, devices + 1, f"{devices + 1} devices need")),
+                (m < batch_size, (batch_size, min(batch_size, 2 * m), devices,
+                                  f"{2 * m} micro-batches need")),
+                (batch_size > 1, (batch_size // 2, m, devices,
                                   f"batch {batch_size // 2} needs"))]:
-            if more:
-                need = _search(items, n, m, d, 0, momentum, cache)[1]
-                options.append(f"{what} {format_bytes(need)} each")
+            if allowed:
+                need = _search(items, n, mm, d, 0, options, cache)[1]
+                more.append(f"{what} {format_bytes(need)} each")
         raise PlanError(
             f"planner: no cut of {description or 'the model'} into {devices} stages fits "
             f"{format_bytes(memory_per_device)} ({memory_per_device:,} B) per device at batch "
-            f"{batch_size} in {micro_batches} micro-batches; the best cut needs "
+            f"{batch_size} in {m} micro-batches ({order}); the best cut needs "
             f"{format_bytes(needed)} ({needed:,} B) per device. Give each device at least "
-            f"that, or: {'; '.join(options) or 'a smaller model'}", needed)
+            f"that, or: {'; '.join(more) or 'a smaller model'}", needed)
+    fastest = min(time for time, *_ in found)
+    _, _, m, order, stages = min((f for f in found if f[0] <= fastest * (1 + SPEED_TOLERANCE)),
+                                 key=lambda f: (f[1], f[2], f[3]))
     itemsize = np.dtype(items[0].parameters()[0].dtype).itemsize
     cuts = [Cut(s.start, s.in_width, batch_size * s.in_width * itemsize,
                 batch_size * s.in_width * itemsize) for s in stages[1:]]
-    return Plan(stages, cuts, batch_size, micro_batches, int(memory_per_device),
-                str(np.dtype(items[0].parameters()[0].dtype)), momentum, description)
+    tried = (f"chosen among {', '.join(schedules)} x {', '.join(map(str, counts))} "
+             "micro-batches" if len(schedules) * len(counts) > 1 else "")
+    return Plan(stages, cuts, batch_size, m, int(memory_per_device),
+                str(np.dtype(items[0].parameters()[0].dtype)), momentum, description,
+                order, tried)
 
 
 def plan_mlp(layers: int, hidden: int, batch_size: int, devices: int, memory_per_device: int,
-             micro_batches: int = 4, *, inputs: int = 784, classes: int = 10,
-             dtype: str = "float32", bias: bool = False, momentum: bool = False) -> Plan:
+             micro_batches: int | None = 4, *, inputs: int = 784, classes: int = 10,
+             dtype: str = "float32", bias: bool = False, momentum: bool = False,
+             schedule: str | None = "1f1b", weight_decay: bool = True,
+             input_itemsize: int = 4) -> Plan:
     """:func:`plan_partition` for an MLP of ``layers`` hidden layers of ``hidden`` units
     (``inputs``-H-...-H-``classes``, ReLU, no bias by default, as the chapter's network).
 
@@ -276,4 +348,5 @@ def plan_mlp(layers: int, hidden: int, batch_size: int, devices: int, memory_per
     shown = f"{inputs}-{hidden}x{layers}-{classes}" if layers > 2 else \
         "-".join(map(str, widths))
     return plan_partition(model.layers, batch_size, devices, memory_per_device, micro_batches,
-                          momentum=momentum, description=f"MLP {shown}")
+                          momentum=momentum, description=f"MLP {shown}", schedule=schedule,
+                          weight_decay=weight_decay, input_itemsize=input_itemsize)

@@ -1,13 +1,17 @@
 """What one pipeline stage holds and computes in a step: the engine's replay, per stage.
 
 :func:`stage_cost` traces a stage's own layers at micro-batch 2 and 3, moves every shape to
-each micro-batch's size (as :func:`chainrule.memory.predict` does) and replays the GPipe
-schedule of :meth:`chainrule.distributed.Pipeline.step` on array sizes with
-:mod:`chainrule.memory.simulate`'s walks: ``m`` forwards, each keeping its input, its saved
-values and its output; then ``m`` backwards in reverse, the first making each ``.grad``, the
-later ones summing into it out of place as the engine does (``p.grad = p.grad + g`` the
-moment ``g`` is made), and the input gradients sent back kept until the step ends.
-:mod:`chainrule.distributed.planner` chooses the cuts from these costs.
+each micro-batch's size (as :func:`chainrule.memory.predict` does) and replays the stage's
+part of :meth:`chainrule.distributed.Pipeline.step`, in its schedule's order
+(:func:`~chainrule.distributed.pipeline.schedule_order`, GPipe or 1F1B), on array sizes with
+:mod:`chainrule.memory.simulate`'s walks.  A forward holds its input, its saved values and
+its output; a backward holds the gradient received, the first walk makes each ``.grad``, the
+later ones sum into it out of place as the engine does (``p.grad = p.grad + g`` the moment
+``g`` is made), and the input gradient sent back lives until the next one is sent.  What the
+step's variables keep is kept too: the last forward's input and output (``inp``, ``out``), the
+last gradient received (``g``), on the last stage every micro-batch's logits.  Then the
+weight-decay penalty's backward (:data:`PENALTY_TEMPORARIES` times the largest weight beside
+the gradients).  :mod:`chainrule.distributed.planner` chooses the cuts from these costs.
 """
 
 from __future__ import annotations
@@ -25,9 +29,13 @@ from ..memory.simulate import (FIXED_BYTES, NODE_BYTES, Heap, new_grad, replay_b
                                replay_forward)
 from ..nn.module import Sequential
 from ..core.tensor import Tensor
-from .pipeline import micro_batch_slices
+from .pipeline import micro_batch_slices, schedule_order
 
-__all__ = ["StageCost", "stage_cost"]
+__all__ = ["StageCost", "stage_cost", "stage_flops", "PENALTY_TEMPORARIES"]
+
+# backpropagating lambda/2 sum(W**2) for one weight W holds about 2 |W| beside the gradients
+# (W**2, then the VJP's 2 W g and the new .grad sum; measured 2.0 |W| with tracemalloc)
+PENALTY_TEMPORARIES = 2
 
 
 @dataclass
@@ -44,11 +52,13 @@ class StageCost:
     optimizer_bytes: int
     batch_bytes: int            # x on the first stage, the labels on the last
     saved_bytes: int            # saved for backward, all m micro-batches (made by forward)
-    received_bytes: int         # activations received (all alive) + one gradient micro-batch
-    sent_bytes: int             # outputs kept for backward + input gradients sent, kept
+    received_bytes: int         # activations received and alive at once + one gradient
+    sent_bytes: int             # outputs kept for backward + the input gradients in flight
     step_bytes: int             # the replayed peak of Pipeline.step beyond what existed
     update_bytes: int           # the SGD update's: the gradients and one temporary
     flops: int                  # matmul FLOPs per step, forward and backward
+    schedule: str = "1f1b"      # the order replayed
+    in_flight: int = 0          # the most micro-batches whose graphs were held at once
 
     @property
     def peak_bytes(self) -> int:
@@ -75,7 +85,9 @@ def _trace(layers: list, width: int, n: int, dtype, first: bool, last: bool):
         return build_plan(root, [out]), int(out.shape[-1])
 
 
-def _flops(layers: list, batch_size: int, first: bool) -> int:
+def stage_flops(layers: list, batch_size: int, first: bool) -> int:
+    """Matmul FLOPs of a step of ``layers`` on ``batch_size`` examples, forward and backward
+    (no input gradient on the first stage)."""
     total = 0
     for j, layer in enumerate(layers):
         shape = getattr(getattr(layer, "weight", None), "shape", None)
@@ -126,48 +138,84 @@ def _accumulating(heap: Heap, log: _Log, merged: set[int]) -> None:
             heap.drop(arg)
 
 
-def _replay(a, b, rows: list[int], width: int, out_width: int, itemsize: int,
-            last: bool) -> tuple[int, int]:
-    """Peak and saved bytes of the GPipe schedule on one stage, replayed on array sizes."""
+def _replay(a, b, rows: list[int], width: int, out_width: int, itemsize: int, last: bool,
+            order: list[tuple[str, int]], penalty_bytes: int) -> tuple[int, int, int]:
+    """Peak, saved and held-at-once bytes of one stage's step in ``order`` (its schedule),
+    replayed on array sizes, with what :meth:`Pipeline.step`'s variables keep alive."""
     heap, plans = Heap(), [scale_plan(a, b, r) for r in rows]
     inputs = [Buf((r, width), itemsize, "out", "input") for r in rows]
     saved: dict[int, Buf] = {}
-    for plan, buf in zip(plans, inputs):                 # forward, micro-batch by micro-batch
-        heap.hold(buf)
-        replay_forward(plan, heap, training=True)
-        saved.update({id(x): x for s in plan.steps for _, x in s.saved
-                      if x.kind not in ("param", "input")})
     params = [j for j, (p, q) in enumerate(zip(a.buffers, b.buffers))
               if p.kind == "param" and p.shape == q.shape]
-    local = None                                         # Pipeline.step's `g`
-    for i in reversed(range(len(rows))):                 # backward, in reverse
-        plan, seed = plans[i], None
+    local = None              # Pipeline.step's `g`, the gradient received last
+    current = None            # the micro-batch its `inp` and `out` name (the last forward)
+    sending = None            # the input gradient in flight (`backward_send`)
+    grads_in: dict[int, Buf] = {}                       # micro-batch -> its input's .grad
+    done: set[int] = set()
+    first_walk, flight, most = True, 0, 0
+
+    def release(i: int) -> None:                        # inputs[i] = outputs[i] = None
+        heap.drop(inputs[i])
+        heap.drop(grads_in.pop(i, None))
+        for buf in {id(x): x for x in plans[i].held[:1 if last else None]}.values():
+            heap.drop(buf)                              # (the last stage keeps the logits)
+
+    for kind, i in order:
+        plan = plans[i]
+        mine = {id(plan.buffers[j]) for j in params}
+        if kind == "F":
+            flight += 1
+            most = max(most, flight)
+            heap.hold(inputs[i])
+            replay_forward(plan, heap, training=True)
+            saved.update({id(x): x for s in plan.steps for _, x in s.saved
+                          if x.kind not in ("param", "input")})
+            if current in done:                         # `inp`, `out` move on to this one
+                release(current)
+            current = i
+            continue
+        flight -= 1
+        seed = None
         if not last:
             seed = new_grad((rows[i], out_width), itemsize)
             heap.hold(seed.buf)
             if local is not None:
                 heap.drop(local.buf)
             local = seed
-        if i == len(rows) - 1:                           # the first walk makes the .grad
-            replay_backward(plan, heap, seed=seed, targets=True)   # (and the input's, to send)
+        if first_walk:                                  # the first walk makes the .grad
+            got = replay_backward(plan, heap, seed=seed, targets=True)
+            first_walk = False
         else:
             log = _Log()
             got = replay_backward(plan, log, seed=seed, targets=True)
-            merged = {id(got[id(plan.buffers[j])].buf) for j in params
-                      if id(plan.buffers[j]) in got}
+            merged = {id(v.buf) for key, v in got.items() if key in mine}
             _accumulating(heap, log, merged)
-            heap.drop(inputs[i])                         # the loop's locals keep the last one
-            for buf in {id(x): x for x in plan.held[:1 if last else None]}.values():
-                heap.drop(buf)                           # (the last stage keeps the logits)
-    if last:                                             # Pipeline.output: them, concatenated
+        own = [v.buf for key, v in got.items() if key not in mine]
+        if own:                                         # the input's gradient, sent back
+            grads_in[i] = own[0]
+            heap.hold(own[0])
+            heap.drop(sending)
+            sending = own[0]
+        done.add(i)
+        if i != current:
+            release(i)
+    if penalty_bytes:                                   # lambda/2 |W|^2, one weight at a time
+        heap.touch(penalty_bytes)
+    if last:                                            # Pipeline.output: the logits, joined
         heap.touch(sum(rows) * out_width * itemsize)
-    objects = FIXED_BYTES + NODE_BYTES * len(a.steps) * len(rows)
-    return heap.peak + objects, sum(x.nbytes for x in saved.values())
+    objects = FIXED_BYTES + NODE_BYTES * len(a.steps) * most
+    return heap.peak + objects, sum(x.nbytes for x in saved.values()), most
 
 
 def stage_cost(layers: Sequential | list, start: int, stop: int, batch_size: int,
-               micro_batches: int, *, momentum: bool = False) -> StageCost:
-    """The cost of the stage ``layers[start:stop]`` in a pipeline over all of ``layers``."""
+               micro_batches: int, *, momentum: bool = False, schedule: str = "1f1b",
+               stage: int = 0, stages: int = 1, weight_decay: bool = True,
+               input_itemsize: int = 4, traces: dict | None = None) -> StageCost:
+    """The cost of the stage ``layers[start:stop]``, number ``stage`` of ``stages``, in a
+    pipeline over all of ``layers`` run in ``schedule`` order; ``weight_decay``: the stage
+    backpropagates lambda/2 |W|^2 of its weights; ``input_itemsize``: of the batch ``x`` as
+    the first stage is given it (4: the loader's float32 images); ``traces``: a dict that
+    keeps the stage's traced graphs between calls (a planner tries many schedules)."""
     items = list(layers)
     mine = items[start:stop]
     first, last = start == 0, stop == len(items)
@@ -175,18 +223,29 @@ def stage_cost(layers: Sequential | list, start: int, stop: int, batch_size: int
     dtype = params[0].dtype if params else np.dtype(np.float32)
     itemsize = np.dtype(dtype).itemsize
     width = _in_width(mine)
-    a, out_width = _trace(mine, width, 2, dtype, first, last)
-    b, _ = _trace(mine, width, 3, dtype, first, last)
+    key = (tuple(id(layer) for layer in mine), first, last)
+    if traces is None or key not in traces:
+        found = (*_trace(mine, width, 2, dtype, first, last),
+                 _trace(mine, width, 3, dtype, first, last)[0])
+        if traces is None:
+            traces = {}
+        traces[key] = found
+    a, out_width, b = traces[key]
     rows = [s.stop - s.start for s in micro_batch_slices(batch_size, micro_batches)]
-    step, saved = _replay(a, b, rows, width, out_width, itemsize, last)
+    order = schedule_order(schedule, stages, stage, len(rows))
+    weights = [p.data.nbytes for p in params if p.ndim >= 2]
+    penalty = PENALTY_TEMPORARIES * max(weights) if weight_decay and weights else 0
+    step, saved, flight = _replay(a, b, rows, width, out_width, itemsize, last, order,
+                                  penalty)
     param_bytes = sum(p.data.nbytes for p in params)
-    along = batch_size * itemsize
     return StageCost(
         start, stop, width, out_width, param_bytes, param_bytes,
         param_bytes if momentum else 0,
-        (batch_size * width * itemsize if first else 0) + (8 * batch_size if last else 0),
+        (batch_size * width * input_itemsize if first else 0) + (8 * batch_size if last else 0),
         saved,
-        (0 if first else along * width) + (0 if last else max(rows) * itemsize * out_width),
-        (0 if last else along * out_width) + (0 if first else along * width),
+        (0 if first else max(rows) * itemsize * width * flight)
+        + (0 if last else max(rows) * itemsize * out_width),
+        (0 if last else max(rows) * itemsize * out_width * flight)
+        + (0 if first else 2 * max(rows) * itemsize * width),
         step, param_bytes + max([p.data.nbytes for p in params], default=0),
-        _flops(mine, batch_size, first))
+        stage_flops(mine, batch_size, first), schedule, flight)

@@ -4,9 +4,12 @@ Every run (one process, data-parallel or pipelined) writes the same keys into ``
 so runs of the three kinds compare line by line (``chainrule partition --compare`` reads them):
 
 - ``peak_memory_per_rank``: bytes, one number per rank: what the rank holds for good (its
-  parameters and, data-parallel, its allreduce buffers) plus :mod:`tracemalloc`'s peak over
-  its first :data:`MEMORY_STEPS` training steps of this invocation (the batch, activations,
-  saved values, gradients, the optimizer's update and the messages received).  tracemalloc,
+  parameters and, data-parallel, its allreduce buffers) plus the batch it reads (a pipeline
+  stage: ``x`` on the first, the labels on the last) plus :mod:`tracemalloc`'s peak over
+  :data:`MEMORY_STEPS` training steps of this invocation after the first (activations, saved
+  values, gradients, the optimizer's update and the messages received).  The first step is
+  left out because it also allocates what is made once per process (about 40 KB of caches);
+  a run of a single step reports it.  tracemalloc,
   not the RSS high-water mark, because the RSS counts the whole dataset, the interpreter and
   the MPI library on every rank, which would hide the part that a partition changes.  Only a
   few steps are traced, since tracing slows every allocation down.
@@ -84,12 +87,13 @@ class Costs:
         self.bytes = int(per_rank[self.rank]) if same else 0
         self.saved_peaks = saved.get("peak_memory_per_rank") if same else None
         self.peak: int | None = None
+        self.first_peak: int | None = None
         self.traced = 0
 
     # ---------------------------------------------------------------- memory
     def begin_step(self) -> bool:
         """Start tracing this step's allocations if it is one of the first few; True if so."""
-        if self.traced >= MEMORY_STEPS or tracemalloc.is_tracing():
+        if self.traced > MEMORY_STEPS or tracemalloc.is_tracing():
             return False
         tracemalloc.start()
         return True
@@ -101,12 +105,15 @@ class Costs:
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         self.traced += 1
-        self.peak = max(self.peak or 0, held_bytes + peak)
+        if self.traced == 1:                        # the first: only if no other comes
+            self.first_peak = held_bytes + peak
+        else:
+            self.peak = max(self.peak or 0, held_bytes + peak)
 
     # ---------------------------------------------------------------- gathering
     def gather(self) -> dict:
         """Every rank's figures (a collective under MPI): the checkpoint's ``costs`` dict."""
-        mine = (self.peak, self.bytes)
+        mine = (self.peak if self.peak is not None else self.first_peak, self.bytes)
         every = self.comm.allgather(mine) if self.comm is not None else [mine]
         peaks = [p for p, _ in every]
         if any(p is None for p in peaks):           # nothing trained in this invocation

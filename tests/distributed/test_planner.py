@@ -14,7 +14,10 @@ import pytest
 
 from chainrule.cli import main
 from chainrule.distributed import mpi_missing, mpiexec_command, mpiexec_path
-from chainrule.distributed.planner import PlanError, plan_mlp
+from chainrule.distributed import balanced_bounds
+from chainrule.distributed.planner import PlanError, plan_mlp, stage_cost
+from chainrule.train.config import build_network
+from chainrule.train.pipeline import as_layers
 from chainrule.memory import format_bytes
 from chainrule.cli.partition import parse_size
 
@@ -88,7 +91,8 @@ def test_momentum_and_micro_batches_change_what_a_stage_holds():
     plain, moving = (plan_mlp(3, 128, 64, 2, 2**40, momentum=m) for m in (False, True))
     for a, b in zip(plain.stages, moving.stages):
         assert a.optimizer_bytes == 0 and b.optimizer_bytes == b.parameter_bytes > 0
-    few, many = (plan_mlp(3, 128, 64, 2, 2**40, micro_batches=m) for m in (1, 8))
+    few, many = (plan_mlp(3, 128, 64, 2, 2**40, micro_batches=m, weight_decay=False,
+                          schedule="gpipe") for m in (1, 8))
     for a, b in zip(few.stages, many.stages):          # the whole batch's share, either way
         assert a.saved_bytes == pytest.approx(b.saved_bytes, rel=0.01)
     # the first stage is mostly its 784 x 128 weight: summing 8 micro-batches' gradients
@@ -126,7 +130,7 @@ def test_the_command_prints_the_plan_or_one_line_why_not(capsys):
     assert "MLP 784-1024x4-10" in out and "2 devices of 1.0 GiB" in out
     assert "cut before layer 4 (width 1024): 2.0 MiB per step" in out
     assert main(["partition", "--layers", "4", "--hidden", "1024", "--memory-per-device",
-                 "20MiB"]) == 1
+                 "20MiB", "--schedule", "gpipe", "--micro-batches", "4"]) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert re.search(r"needs [\d.]+ MiB \([\d,]+ B\) per device", err), err
@@ -139,16 +143,76 @@ def test_compare_measures_the_three_ways(capsys):
                  "--examples", "256", "--dataset", "digits"]) == 0
     out = capsys.readouterr().out
     rows = {}
-    for name in ("2-stage pipeline", "1 process, batch / k", "2-rank data-parallel"):
+    for name in ("2-stage pipeline, GPipe", "2-stage pipeline, 1F1B", "1 process, batch / k",
+                 "2-rank data-parallel"):
         line = next(line for line in out.splitlines() if line.startswith(name))
         rows[name] = re.split(r"\s{2,}", line[len(name):].strip())
-    pipe, single, dp = rows.values()
-    assert pipe[0] == dp[0] == "64" and single[0] == "32"
+    gpipe, pipe, single, dp = rows.values()
+    assert pipe[0] == gpipe[0] == dp[0] == "64" and single[0] == "32"
     assert len(pipe[1].split(" / ")) == 2 == len(dp[1].split(" / "))   # a peak per rank
     for row in rows.values():
         assert len(row) == 5, row
         assert all(float(x) > 0 for x in re.findall(r"[\d.]+", row[1])), row
         assert float(row[2].rstrip(" s")) > 0 and 0 < float(row[4]) <= 1, row
     assert single[3] == "0 B" and float(pipe[3].split()[0]) > 0 and float(dp[3].split()[0]) > 0
+    assert pipe[3] == gpipe[3] and pipe[4] == gpipe[4]      # the same messages, the same steps
     # the pipeline and data-parallel take the same steps: the same model, to rounding
     assert abs(float(pipe[4]) - float(dp[4])) <= 0.01
+
+
+# ------------------------------------------------------------------ the schedules
+TRAIN = ["-m", "chainrule", "train", "--pipeline", "--dataset", "digits", "--layers", "3",
+         "--hidden", "256", "--batch-size", "256", "--micro-batches", "8", "--dtype", "float64",
+         "--epochs", "1", "--no-progress"]
+
+
+@needs_mpi
+@pytest.mark.parametrize("ranks", [2, 3])
+def test_metrics_json_peaks_match_the_planner_for_both_schedules(tmp_path, ranks):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    peaks = {}
+    for schedule in ("1f1b", "gpipe"):
+        out = tmp_path / schedule
+        run = subprocess.run(mpiexec_command(ranks, *TRAIN, "--schedule", schedule, "--out",
+                                             str(out)),
+                             capture_output=True, text=True, env=env, timeout=120, cwd=ROOT)
+        assert run.returncode == 0, run.stdout + run.stderr
+        peaks[schedule] = json.loads((out / "metrics.json").read_text())["peak_memory_per_rank"]
+        # the network chainrule train cuts, in the same stages, planned for this schedule
+        layers = as_layers(build_network(256, 3, 64, 10, dtype="float64"))
+        for rank, (start, stop) in enumerate(balanced_bounds(layers, ranks)):
+            predicted = stage_cost(layers, start, stop, 256, 8, schedule=schedule, stage=rank,
+                                   stages=ranks).peak_bytes
+            measured = peaks[schedule][rank]
+            assert abs(predicted / measured - 1) <= 0.05, (schedule, rank, predicted, measured)
+    for one, all_ in zip(peaks["1f1b"], peaks["gpipe"]):    # every rank: fewer graphs held
+        assert one < 0.95 * all_, peaks
+
+
+def test_the_planner_picks_the_schedule_and_micro_batches_that_fit():
+    gpipe, one = (plan_mlp(3, 256, 256, 2, 2**40, 8, schedule=s) for s in ("gpipe", "1f1b"))
+    assert all(a.peak_bytes < b.peak_bytes for a, b in zip(one.stages, gpipe.stages))
+    assert [s.in_flight for s in one.stages] == [2, 1]
+    assert [s.in_flight for s in gpipe.stages] == [8, 8]
+    # between the two: only 1F1B fits at 8, and the planner, free to choose, finds it
+    budget = (one.peak_bytes + gpipe.peak_bytes) // 2
+    with pytest.raises(PlanError, match="gpipe"):
+        plan_mlp(3, 256, 256, 2, budget, 8, schedule="gpipe")
+    chosen = plan_mlp(3, 256, 256, 2, budget, None, schedule=None)
+    assert chosen.peak_bytes <= budget and "chosen among 1f1b, gpipe" in chosen.format()
+    assert chosen.schedule == "1f1b" and chosen.micro_batches >= 8   # more slots: a shorter
+    # with room for anything, GPipe and 1F1B take as long: the smaller peak wins (1F1B)
+    assert plan_mlp(3, 256, 256, 2, 2**40, 8, schedule=None).schedule == "1f1b"
+
+
+def test_partition_schedule_flag_prints_that_schedule(capsys):
+    flags = ["partition", "--layers", "3", "--hidden", "256", "--batch-size", "256",
+             "--memory-per-device", "1GiB", "--micro-batches", "8"]
+    peaks = {}
+    for schedule in ("gpipe", "1f1b"):
+        assert main([*flags, "--schedule", schedule]) == 0
+        out = capsys.readouterr().out
+        assert f"8 micro-batches, {schedule} schedule" in out and "chosen among" not in out
+        peaks[schedule] = out
+    assert peaks["gpipe"] != peaks["1f1b"]

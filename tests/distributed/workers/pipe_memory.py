@@ -1,12 +1,13 @@
 """Worker: every rank measures its own peak in a Pipeline step of a planned MLP.
 
 ``mpiexec -n K python pipe_memory.py OUT.json --layers L --hidden H --batch B --micro M
-[--dtype float32] [--budget BYTES] [--bias]``.  Every rank plans the MLP for K devices with
-:func:`chainrule.distributed.planner.plan_mlp`, builds the same MLP, keeps its stage (the
-plan's bounds) and runs pipeline steps with an SGD update after each; the last step is run
-under :mod:`tracemalloc`, and its peak beyond what existed before it (the parameters, the
-batch) is this rank's measurement, as :func:`chainrule.cli.memory.measure` measures one
-process.  Rank 0 writes each rank's predicted and measured bytes to OUT.json.
+[--dtype float32] [--budget BYTES] [--bias] [--schedule 1f1b|gpipe]``.  Every rank plans the
+MLP for K devices with :func:`chainrule.distributed.planner.plan_mlp`, builds the same MLP,
+keeps its stage (the plan's bounds) and runs pipeline steps with an SGD update after each;
+the last step is run under :mod:`tracemalloc`, and its peak beyond what existed before it
+(the parameters, the batch) is this rank's measurement, as
+:func:`chainrule.cli.memory.measure` measures one process.  Rank 0 writes each rank's
+predicted and measured bytes to OUT.json.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=2**40)
     parser.add_argument("--bias", action="store_true")
     parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--schedule", default="1f1b")
     args = parser.parse_args()
 
     from chainrule.distributed import Comm, Pipeline
@@ -39,10 +41,12 @@ def main() -> None:
 
     comm = Comm()
     plan = plan_mlp(args.layers, args.hidden, args.batch, comm.size, args.budget,
-                    args.micro, dtype=args.dtype, bias=args.bias)
+                    args.micro, dtype=args.dtype, bias=args.bias, schedule=args.schedule,
+                    weight_decay=False, input_itemsize=np.dtype(args.dtype).itemsize)
     model = MLP([784] + [args.hidden] * args.layers + [10], bias=args.bias,
                 dtype=np.dtype(args.dtype), seed=0)
-    pipe = Pipeline(model.layers, comm, micro_batches=args.micro, bounds=plan.bounds)
+    pipe = Pipeline(model.layers, comm, micro_batches=args.micro, bounds=plan.bounds,
+                    schedule=args.schedule)
     optimizer = SGD(pipe.parameters(), lr=0.01)
     rng = np.random.default_rng(0)
     x = rng.random((args.batch, 784)).astype(args.dtype)
