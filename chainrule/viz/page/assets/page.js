@@ -374,6 +374,7 @@
     steps: () => N,
     go: go,
     state: () => stateAt(cur),
+    format: fmt,                          // how the page prints a number: Python's ".4g"
   };
   paint();
 })();
