@@ -10,6 +10,8 @@ more; with it, the rules run on tensors and the backward pass is recorded like a
 
 from __future__ import annotations
 
+import sys
+
 from .. import backend
 from ..errors import (AnomalyError, ChainruleError, DTypeError, GraphError, ReplayError,
                       ShapeError)
@@ -217,11 +219,11 @@ def _store_grad(t, g, raw: bool, stored: set) -> None:
     if t.grad is not None:
         if raw:
             data, g = t.grad._data, _as_array(g)
-            if (id(data) in stored and data.flags.writeable and data.shape == g.shape
-                    and data.dtype == g.dtype):
-                # handed out by this very walk, so no one else holds it yet: add in place
-                # (a parameter with two uses, as W in x @ W.T and (W ** 2).sum(), pays one
-                # array less); its base, if it is a view, is in `stored` too
+            if (data.flags.writeable and data.shape == g.shape and data.dtype == g.dtype
+                    and _sole(data)):
+                # no one else holds this .grad's memory (as PyTorch's AccumulateGrad asks of
+                # a gradient it takes over): add in place, so a parameter with two uses, as
+                # W in x @ W.T and (W ** 2).sum(), pays one array less
                 data += g
                 return
             t.grad = type(t)._wrap(data + g)
@@ -238,6 +240,19 @@ def _store_grad(t, g, raw: bool, stored: set) -> None:
     if base is not None:
         stored.add(id(base))
     t.grad = type(t)._wrap(data, None if raw else g._node)
+
+
+def _sole(data) -> bool:
+    """Whether only a ``.grad`` holds ``data`` (and, for a view, only ``data`` its base).
+
+    Counted references: the ``.grad`` tensor, the caller's local, and this call's argument
+    (``sys.getrefcount`` counts its own); a base is held by the view, the local ``base`` and
+    the argument.  A gradient also waiting in ``pending``, or kept by the user, has more.
+    """
+    if sys.getrefcount(data) > 4:        # the tensor, the caller's local, `data`, the call
+        return False
+    base = data.base
+    return base is None or (base.base is None and sys.getrefcount(base) <= 3)
 
 
 def _rule_failed(node: Node, i: int, exc: Exception) -> None:
