@@ -237,6 +237,7 @@ def record(tensor: Tensor, *, names: Mapping[str, Tensor] | Iterable[Tensor] | N
             "phase": "backward", "op": node.op.name,
             "node": f"cr-op{view.region_of[id(node)].index}", "var": ident(out_var(node)),
             "shape": list(node.shape), "grads": new, "grad_vars": [ident(v) for v in done],
+            "grad_shapes": [list(e.shape) for e in node.edges if e is not None],
             "lines": [back_lines[id(v)] for v in done if id(v) in back_lines],
             "held_bytes": held_back[j][0], "held_made_bytes": held_back[j][1]})
     return {
@@ -245,6 +246,7 @@ def record(tensor: Tensor, *, names: Mapping[str, Tensor] | Iterable[Tensor] | N
         "svg": _drawing(tensor, names),
         "start": start, "start_ids": start_ids, "steps": steps,
         "memory": {"saved_bytes": rep.saved_bytes, "activation_bytes": rep.activation_bytes,
+                   "made_peak_bytes": max(m for _, m in held_fwd),
                    "parameter_bytes": rep.parameter_bytes, "input_bytes": rep.input_bytes,
                    "training_bytes": rep.training_bytes,
                    "prediction_bytes": rep.prediction_bytes,

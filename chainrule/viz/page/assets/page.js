@@ -149,8 +149,9 @@
     const phase = $("cr-phase");
     phase.className = s ? s.phase : "";
     phase.textContent = s ? W[s.phase] : W.start;
-    $("cr-op").textContent = s ? (s.phase === "forward" ? W.ran : W.vjp) + " " + s.op + " → "
-      + shapeText(s.shape) : W.press;
+    $("cr-op").textContent = !s ? W.press : s.phase === "forward"
+      ? W.ran + " " + s.op + " → " + shapeText(s.shape)
+      : W.vjp + " " + s.op + " → " + W.grads_of + " " + s.grad_shapes.map(shapeText).join(", ");
     const eq = s ? (s.phase === "forward" ? (s.eq || "") : s.lines.join("\n")) : "";
     $("cr-eq").textContent = eq || (s && s.phase === "backward" && s.grads[D.root]
       ? "d" + D.root + "/d" + D.root + " = 1" : "");
@@ -166,7 +167,7 @@
       });
     }
   }
-  function bar(id, label, total, made, scale, peak) {
+  function bar(id, label, total, made, scale, peak, kind) {
     const wrap = document.createElement("div");
     const cap = document.createElement("div");
     cap.className = "cr-caption";
@@ -176,7 +177,8 @@
     const pct = (n) => (100 * n / scale).toFixed(3) + "%";
     if (made === null) {
       const f = document.createElement("div");
-      f.className = "cr-fill nograd"; f.style.width = pct(total); b.appendChild(f);
+      f.className = "cr-fill " + (kind || "nograd"); f.style.width = pct(total);
+      b.appendChild(f);
     } else {
       const e = document.createElement("div");
       e.className = "cr-fill ext"; e.style.width = pct(total);
@@ -199,12 +201,13 @@
     const scale = Math.max(m.saved_bytes, m.nograd_peak_bytes, 1);
     box.appendChild(bar("cr-bar-train", W.held, st.held_bytes, s ? s.held_made_bytes : 0,
       scale, m.saved_bytes));
+    box.appendChild(bar("cr-bar-made", W.made, s ? s.held_made_bytes : 0, null,
+      Math.max(m.made_peak_bytes, 1), m.made_peak_bytes, "made"));
     const cap = document.createElement("div");
     cap.className = "cr-caption";
     cap.id = "cr-peak-text";
-    cap.textContent = W.made + " " + bytes(s ? s.held_made_bytes : 0) + "; " + W.peak + " "
-      + bytes(st.peak_bytes) + " / " + bytes(m.saved_bytes) + "; " + W.step_peak + " "
-      + bytes(m.training_bytes);
+    cap.textContent = W.peak + " " + bytes(st.peak_bytes) + " / " + bytes(m.saved_bytes) + "; "
+      + W.step_peak + " " + bytes(m.training_bytes);
     box.appendChild(cap);
     if ($("cr-nograd").checked) {
       let k = Math.min(i, D.operators - 1);
