@@ -1,8 +1,8 @@
 """The ``chainrule`` command line (also ``python -m chainrule``): the one parser, and dispatch.
 
 Each subcommand lives in a module of its own (:mod:`.train`, :mod:`.chapter`, :mod:`.graph`,
-:mod:`.explain`, :mod:`.memory`, :mod:`.partition`, :mod:`.show`) that adds its parser and sets
-``func``; their argument checks are shared (:mod:`.args`).
+:mod:`.explain`, :mod:`.memory`, :mod:`.partition`, :mod:`.show`, :mod:`.launch`) that adds its
+parser and sets ``func``; their argument checks are shared (:mod:`.args`).
 
 A bad flag, a missing file or an interrupted run ends with one clear line on stderr and a
 non-zero status, never a traceback.  Under ``mpiexec`` every rank parses the same flags and
@@ -21,6 +21,7 @@ from .args import UsageError
 from .chapter import add_chapter_parser
 from .explain import add_explain_parser
 from .graph import add_graph_parser
+from .launch import add_launch_parser
 from .memory import add_memory_parser
 from .partition import add_partition_parser
 from .show import add_show_parser
@@ -42,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Forward propagation, backpropagation and computational graphs, for real.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for add in (add_train_parser, add_chapter_parser, add_graph_parser, add_explain_parser,
-                add_memory_parser, add_partition_parser, add_show_parser):
+                add_memory_parser, add_partition_parser, add_launch_parser, add_show_parser):
         add(commands)
     return parser
 

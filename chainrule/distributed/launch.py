@@ -84,8 +84,9 @@ def mpiexec_path() -> str | None:
     return shutil.which("mpiexec")
 
 
-def mpiexec_command(ranks: int, *args: str) -> list[str]:
-    """The command line that runs ``python args...`` as ``ranks`` MPI processes.
+def mpiexec_command(ranks: int, *args: str, hostfile: str | None = None) -> list[str]:
+    """The command line that runs ``python args...`` as ``ranks`` MPI processes, on the
+    machines of ``hostfile`` (``host:ranks`` per line, Hydra's ``-f``) if given.
 
     ``python`` is this interpreter (so the ranks see the same packages); ChainruleError if
     no ``mpiexec`` is found.  MPICH's Hydra starts more ranks than cores without a flag.
@@ -94,4 +95,5 @@ def mpiexec_command(ranks: int, *args: str) -> list[str]:
     if found is None:
         raise ChainruleError(f"no mpiexec found beside {sys.executable} or on PATH; "
                              f"{INSTALL_HINT}")
-    return [found, "-n", str(int(ranks)), sys.executable, *args]
+    hosts = ["-f", str(hostfile)] if hostfile else []
+    return [found, *hosts, "-n", str(int(ranks)), sys.executable, *args]
