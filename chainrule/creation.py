@@ -19,10 +19,12 @@ import numpy as np
 from . import backend as B
 from .errors import DTypeError, ShapeError
 from .core.dtypes import default_float
+from .core.methods import provide
 from .core.tensor import Tensor
 
 __all__ = ["tensor", "zeros", "ones", "full", "arange", "randn", "rand", "random",
-           "zeros_like", "ones_like"]
+           "zeros_like", "ones_like", "normal", "eye", "linspace", "manual_seed", "randint",
+           "rand_like", "randn_like", "full_like", "empty"]
 
 DEFAULT_FLOAT = np.float32     # the default of the default: see cr.set_default_dtype
 _MAX_DIMS = 64          # NumPy's limit on the number of dimensions
@@ -91,16 +93,18 @@ def _make(array, requires_grad, name) -> Tensor:
     return Tensor(array, requires_grad=requires_grad, name=name)
 
 
-def zeros(*shape, dtype=None, requires_grad=False, name=None) -> Tensor:
+def zeros(*shape, dtype=None, requires_grad=False, name=None, size=None) -> Tensor:
     """A tensor of zeros (``zeros(2, 3)`` or ``zeros((2, 3))``)."""
     dtype = _dtype("zeros", default_float() if dtype is None else dtype)
-    return _make(B.xp.zeros(_shape(shape, "zeros", dtype), dtype=dtype), requires_grad, name)
+    return _make(B.xp.zeros(_shape(shape if size is None else (size,),
+        "zeros", dtype), dtype=dtype), requires_grad, name)
 
 
-def ones(*shape, dtype=None, requires_grad=False, name=None) -> Tensor:
+def ones(*shape, dtype=None, requires_grad=False, name=None, size=None) -> Tensor:
     """A tensor of ones."""
     dtype = _dtype("ones", default_float() if dtype is None else dtype)
-    return _make(B.xp.ones(_shape(shape, "ones", dtype), dtype=dtype), requires_grad, name)
+    return _make(B.xp.ones(_shape(shape if size is None else (size,),
+        "ones", dtype), dtype=dtype), requires_grad, name)
 
 
 def full(shape, value, dtype=None, requires_grad=False, name=None) -> Tensor:
@@ -254,17 +258,19 @@ class Random:
 random = Random()
 
 
-def randn(*shape, dtype=None, requires_grad=False, name=None) -> Tensor:
+def randn(*shape, dtype=None, requires_grad=False, name=None, size=None) -> Tensor:
     """Standard normal samples from ``cr.random``; ``dtype`` must be a float type."""
     dtype = _dtype("randn", default_float() if dtype is None else dtype, floating=True)
-    data = random.generator.standard_normal(_shape(shape, "randn", dtype)).astype(dtype)
+    data = random.generator.standard_normal(_shape(shape if size is None else (size,),
+        "randn", dtype)).astype(dtype)
     return _make(B.xp.asarray(data), requires_grad, name)
 
 
-def rand(*shape, dtype=None, requires_grad=False, name=None) -> Tensor:
+def rand(*shape, dtype=None, requires_grad=False, name=None, size=None) -> Tensor:
     """Uniform samples in [0, 1) from ``cr.random``; ``dtype`` must be a float type."""
     dtype = _dtype("rand", default_float() if dtype is None else dtype, floating=True)
-    data = random.generator.random(_shape(shape, "rand", dtype)).astype(dtype)
+    data = random.generator.random(_shape(shape if size is None else (size,),
+        "rand", dtype)).astype(dtype)
     return _make(B.xp.asarray(data), requires_grad, name)
 
 
@@ -311,3 +317,90 @@ def _shape(shape: tuple, where: str = "shape", dtype=None) -> tuple[int, ...]:
         raise ShapeError(f"{where}(): shape {tuple(sizes)} of {itemsize}-byte values is more "
                          "than an array can hold; pass smaller sizes")
     return tuple(sizes)
+
+
+def normal(mean=0.0, std=1.0, size=None, *, dtype=None, requires_grad=False,
+           name=None) -> Tensor:
+    """Samples of N(mean, std^2) from ``cr.random``: ``normal(0, 0.01, size=(2, 1))``.
+
+    As ``torch.normal``: ``mean`` and ``std`` may be tensors (then the shape is theirs).
+
+    >>> import chainrule as cr
+    >>> cr.random.seed(0); cr.normal(0, 0.01, (2, 3)).shape
+    (2, 3)
+    """
+    mean_data = mean._data if isinstance(mean, Tensor) else mean
+    std_data = std._data if isinstance(std, Tensor) else std
+    if size is None:
+        size = np.broadcast_shapes(np.shape(mean_data), np.shape(std_data))
+    like = next((t.dtype for t in (mean, std) if isinstance(t, Tensor)), None)
+    dtype = _dtype("normal", dtype or like or default_float(), floating=True)
+    shape = _shape((size,) if not isinstance(size, int) else (size,), "normal", dtype)
+    data = random.generator.normal(mean_data, std_data, shape).astype(dtype)
+    return _make(B.xp.asarray(data), requires_grad, name)
+
+
+def eye(n, m=None, *, dtype=None, requires_grad=False) -> Tensor:
+    """The ``n x m`` identity matrix (square by default)."""
+    dtype = _dtype("eye", default_float() if dtype is None else dtype)
+    rows, cols = _shape((n, n if m is None else m), "eye", dtype)
+    return _make(B.xp.eye(rows, cols, dtype=dtype), requires_grad, None)
+
+
+def linspace(start, end, steps: int, *, dtype=None, requires_grad=False) -> Tensor:
+    """``steps`` evenly spaced values from ``start`` to ``end``, both included."""
+    dtype = _dtype("linspace", default_float() if dtype is None else dtype)
+    (count,) = _shape((steps,), "linspace", dtype)
+    data = np.linspace(float(start), float(end), count).astype(dtype)
+    return _make(B.xp.asarray(data), requires_grad, None)
+
+
+def randint(low, high=None, size=(), *, dtype=np.int64) -> Tensor:
+    """Integers drawn uniformly from ``[low, high)`` (``[0, low)`` with one bound)."""
+    low, high = (0, low) if high is None else (low, high)
+    dtype = _dtype("randint", dtype)
+    shape = _shape((size,) if not isinstance(size, int) else (size,), "randint", dtype)
+    return Tensor(B.xp.asarray(random.generator.integers(low, high, shape).astype(dtype)))
+
+
+def empty(*shape, dtype=None, requires_grad=False, size=None) -> Tensor:
+    """A new tensor (of zeros: chainrule never hands out uninitialised memory)."""
+    return zeros(*shape, dtype=dtype, requires_grad=requires_grad, size=size)
+
+
+def full_like(x, value, *, dtype=None) -> Tensor:
+    """``value`` in the shape of ``x`` (and its dtype unless given)."""
+    data = _like_data("full_like", x)
+    return full(data.shape, value, dtype=data.dtype if dtype is None else dtype)
+
+
+def rand_like(x) -> Tensor:
+    """Uniform samples in [0, 1) in the shape and dtype of ``x``."""
+    data = _like_data("rand_like", x)
+    return rand(data.shape, dtype=data.dtype)
+
+
+def randn_like(x) -> Tensor:
+    """Standard normal samples in the shape and dtype of ``x``."""
+    data = _like_data("randn_like", x)
+    return randn(data.shape, dtype=data.dtype)
+
+
+def manual_seed(seed: int) -> Random:
+    """``torch.manual_seed``: restart ``cr.random`` from ``seed``."""
+    random.seed(seed)
+    return random
+
+
+def _generator(generator=None) -> np.random.Generator:
+    """A NumPy generator: ``cr.random``'s, one given, or a new one from an int seed."""
+    if generator is None:
+        return random.generator
+    if isinstance(generator, Random):
+        return generator.generator
+    if isinstance(generator, np.random.Generator):
+        return generator
+    return np.random.default_rng(generator)
+
+
+provide(random_generator=_generator)

@@ -8,6 +8,7 @@ from .. import backend
 from .backward import backward as backpropagate
 from .backward import root_grad
 from . import graph, inplace, modes
+from .methods import Methods, array_data
 from ..errors import DTypeError, GraphError
 
 __all__ = ["Tensor", "DISPLAY"]
@@ -18,12 +19,13 @@ __all__ = ["Tensor", "DISPLAY"]
 DISPLAY: dict = {}
 
 
-class Tensor:
+class Tensor(Methods):
     """An n-dimensional array that records the operators applied to it.
 
     ``data`` is the array, ``grad`` the gradient accumulated by ``backward()`` (a Tensor, or
     ``None``), ``requires_grad`` whether gradients flow to it, ``name`` a label used in
-    drawings, reports and errors.
+    drawings, reports and errors.  PyTorch's methods (``x.exp()``, ``x.argmax(dim=1)``,
+    ``x.to(cr.float64)``...) come from :class:`~chainrule.core.methods.Methods`.
 
     >>> import chainrule as cr
     >>> w = cr.tensor([1.0, 2.0, 3.0], requires_grad=True, name="w")
@@ -69,8 +71,9 @@ class Tensor:
     # ----------------------------------------------------------------- the array
     @property
     def data(self):
-        """The underlying array.  Assigning a new array counts as an in-place change."""
-        return self._data
+        """The memory as a NumPy array (``w.data.normal_(0, 0.01)`` works: see
+        :class:`~chainrule.core.methods.ArrayData`).  Assigning counts as an in-place change."""
+        return array_data(self)
 
     @data.setter
     def data(self, value) -> None:
@@ -170,11 +173,14 @@ class Tensor:
         """Keep this non-leaf tensor's gradient in ``.grad`` when backward runs."""
         graph.retain(self)
 
-    def backward(self, grad=None, retain_graph: bool = False, create_graph: bool = False):
+    def backward(self, gradient=None, retain_graph: bool = False, create_graph: bool = False,
+                 *, grad=None):
         """Accumulate the gradient of this tensor into ``.grad`` of every leaf it depends on.
 
-        ``grad`` is needed unless the tensor holds a single element (a loss).
+        ``gradient`` (PyTorch's name; ``grad`` too) is needed unless the tensor holds a single
+        element (a loss).
         """
+        grad = gradient if grad is None else grad
         if not self._rg:
             raise GraphError(
                 f"backward() on a tensor (shape {self.shape}) that does not require grad: "
@@ -321,34 +327,6 @@ class Tensor:
 
     def __int__(self) -> int:
         return int(self.item())
-
-    def sum(self, axis=None, keepdims: bool = False) -> Tensor:
-        """Sum over ``axis`` (all axes by default)."""
-        return F.sum(self, axis=axis, keepdims=keepdims)
-
-    def mean(self, axis=None, keepdims: bool = False) -> Tensor:
-        """Mean over ``axis`` (all axes by default)."""
-        return F.mean(self, axis=axis, keepdims=keepdims)
-
-    def max(self, axis=None, keepdims: bool = False) -> Tensor:
-        """Maximum over ``axis``; ties share the gradient equally."""
-        return F.max(self, axis=axis, keepdims=keepdims)
-
-    def min(self, axis=None, keepdims: bool = False) -> Tensor:
-        """Minimum over ``axis``; ties share the gradient equally."""
-        return F.min(self, axis=axis, keepdims=keepdims)
-
-    def reshape(self, *shape) -> Tensor:
-        """The same elements in a new shape (``-1`` infers one dimension)."""
-        return F.reshape(self, shape[0] if len(shape) == 1 else shape)
-
-    def transpose(self, *axes) -> Tensor:
-        """Permute the axes (reversed when none are given)."""
-        return F.transpose(self, axes[0] if len(axes) == 1 else (axes or None))
-
-    def astype(self, dtype) -> Tensor:
-        """A copy converted to ``dtype`` (differentiable between float dtypes)."""
-        return F.astype(self, dtype)
 
     # ----------------------------------------------------------------- display
     def _repr_svg_(self) -> str | None:

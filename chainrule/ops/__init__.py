@@ -9,7 +9,9 @@ One file per family: :mod:`.elementwise`, :mod:`.reduce`, :mod:`.shape`, :mod:`.
 
 from . import elementwise, linalg, loss, reduce, shape
 from . import conv, pool
+from . import rounding, scan, special
 from ..core.op import ELEMENTWISE, LINEAR, MULTILINEAR, OPS, BadInput, Op, Sample
 
 __all__ = ["OPS", "Op", "Sample", "BadInput", "ELEMENTWISE", "LINEAR", "MULTILINEAR",
-           "elementwise", "linalg", "loss", "reduce", "shape", "conv", "pool"]
+           "elementwise", "linalg", "loss", "reduce", "shape", "conv", "pool",
+           "rounding", "scan", "special"]

@@ -8,18 +8,18 @@ order, come from the primitives they are written in.
 from __future__ import annotations
 
 import builtins
-import string
 
 import numpy as np
 
-from . import backend as B
-from .errors import DTypeError, ShapeError
-from .ops import elementwise as E
-from .ops import linalg as LA
-from .ops import loss as LOSS
-from .ops import reduce as R
-from .ops import shape as S
-from .core.tensor import Tensor
+from .. import backend as B
+from ..errors import DTypeError, ShapeError
+from ..ops import elementwise as E
+from ..ops import loss as LOSS
+from ..ops import reduce as R
+from ..ops import shape as S
+from ..core.methods import MinMax, provide
+from ..core.tensor import Tensor
+from .linalg import einsum, matmul, tensordot
 
 __all__ = [
     "neg", "exp", "log", "sqrt", "abs", "sin", "cos", "tanh", "sigmoid", "relu", "softplus",
@@ -56,6 +56,8 @@ def _axes(x, axis, op: str):
             isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in items):
         raise ShapeError(f"{op}: axis={axis!r} must be None, an int or a tuple of ints "
                          f"(x.shape={np.shape(_data(x))})")
+    if ndim == 0 and builtins.all(a in (0, -1) for a in items):
+        return ()                   # a 0-d tensor takes dim 0 and -1, as in PyTorch
     out = []
     for a in items:
         if not -ndim <= a < ndim:
@@ -99,14 +101,55 @@ def mean(x, axis=None, keepdims: bool = False) -> Tensor:
     return R.sum(x, axis=axes, keepdims=keepdims) / count
 
 
-def max(x, axis=None, keepdims: bool = False) -> Tensor:  # noqa: A001
-    """Maximum over ``axis``; tied maxima share the gradient equally."""
-    return R.max(x, axis=_axes(x, axis, "max"), keepdims=keepdims)
+def max(x, other=None, keepdim: bool = False, *, axis=None, keepdims: bool = False,  # noqa: A001
+        dim=None):
+    """Maximum over ``axis``; tied maxima share the gradient equally.
+
+    As PyTorch, ``max(x, y)`` with a tensor ``y`` is the elementwise maximum and ``max(x, dim)``
+    (a positional int, or ``dim=``) gives ``(values, indices)``; ``axis=`` gives the values.
+
+    >>> import chainrule as cr
+    >>> x = cr.tensor([[1.0, 5.0], [4.0, 2.0]])
+    >>> cr.max(x).item(), cr.max(x, cr.zeros(2) + 3).tolist(), cr.max(x, 1).indices.tolist()
+    (5.0, [[3.0, 5.0], [4.0, 3.0]], [1, 0])
+    """
+    return _extreme(x, other, keepdim, axis, keepdims, dim, R.max, maximum, "max")
 
 
-def min(x, axis=None, keepdims: bool = False) -> Tensor:  # noqa: A001
-    """Minimum over ``axis``; tied minima share the gradient equally."""
-    return R.min(x, axis=_axes(x, axis, "min"), keepdims=keepdims)
+def min(x, other=None, keepdim: bool = False, *, axis=None, keepdims: bool = False,  # noqa: A001
+        dim=None):
+    """Minimum over ``axis``; tied minima share the gradient equally (see :func:`max`)."""
+    return _extreme(x, other, keepdim, axis, keepdims, dim, R.min, minimum, "min")
+
+
+def _extreme(x, other, keepdim, axis, keepdims, dim, reduce, pairwise, name):
+    if other is not None and not isinstance(other, (int, np.integer)):
+        return pairwise(x, other)                   # max(x, y): elementwise
+    if other is not None or dim is not None:        # max(x, dim): (values, indices)
+        d = other if other is not None else dim
+        values = reduce(x, axis=_axes(x, d, name), keepdims=keepdim)
+        return MinMax(values, arg_extreme(x, d, keepdim, name))
+    return reduce(x, axis=_axes(x, axis, name), keepdims=keepdims or keepdim)
+
+
+def arg_extreme(x, dim, keepdim: bool, name: str) -> Tensor:
+    """Where the ``"max"`` or ``"min"`` is along ``dim`` (flattened when None), int64.
+
+    An index has no gradient, so it is computed on the array and not recorded (a trace by
+    ``cr.compile`` would keep the indices it saw).
+    """
+    data = _data(x)
+    fn = B.xp.argmax if name == "max" else B.xp.argmin
+    if dim is None or data.ndim == 0:
+        if dim is not None:
+            _axes(x, dim, "arg" + name)             # refuses a dim out of range
+        out = fn(data)
+        if keepdim and data.ndim:
+            out = B.xp.reshape(out, (1,) * data.ndim)
+    else:
+        (axis,) = _axes(x, dim, "arg" + name)
+        out = fn(data, axis=axis, keepdims=keepdim)
+    return Tensor(B.xp.asarray(out, dtype=np.int64))
 
 
 def logsumexp(x, axis=-1, keepdims: bool = False) -> Tensor:
@@ -249,117 +292,6 @@ def clip(x, low=None, high=None) -> Tensor:
     return E.clip(x, low=low, high=high)
 
 
-def matmul(a, b) -> Tensor:
-    """Matrix product as ``a @ b``: 1-D operands and broadcast batch dimensions included."""
-    sa, sb = np.shape(_data(a)), np.shape(_data(b))
-    if not sa or not sb:
-        raise ShapeError(f"matmul: a.shape={sa} and b.shape={sb}; matmul needs at least 1-D "
-                         "operands: use * for a scalar")
-    inner_a, inner_b = sa[-1], sb[-2] if len(sb) > 1 else sb[0]
-    if inner_a != inner_b:
-        hint = ""
-        if len(sb) > 1 and sb[-1] == inner_a:
-            hint = "; did you mean b.T?"
-        elif len(sa) > 1 and sa[-2] == inner_b:
-            hint = "; did you mean a.T?"
-        raise ShapeError(f"matmul: a.shape={sa} and b.shape={sb} do not align "
-                         f"({inner_a} != {inner_b}){hint}")
-    if len(sa) == 2 and len(sb) == 2:
-        return LA.matmul(a, b)
-    vec_a, vec_b = len(sa) == 1, len(sb) == 1
-    if vec_a:
-        a, sa = _as_matrix(a, (1,) + sa), (1,) + sa
-    if vec_b:
-        b, sb = _as_matrix(b, sb + (1,)), sb + (1,)
-    try:
-        batch = np.broadcast_shapes(sa[:-2], sb[:-2])
-    except ValueError:
-        raise ShapeError(f"matmul: a.shape={np.shape(_data(a))} and b.shape="
-                         f"{np.shape(_data(b))}: the batch dimensions {sa[:-2]} and {sb[:-2]} "
-                         "do not broadcast; make them equal or 1") from None
-    if sa[:-2] != batch:
-        a = broadcast_to(a, batch + sa[-2:])
-    if sb[:-2] != batch:
-        b = broadcast_to(b, batch + sb[-2:])
-    out = LA.matmul(a, b)
-    if vec_a or vec_b:
-        shape = batch + (() if vec_a else (sa[-2],)) + (() if vec_b else (sb[-1],))
-        out = reshape(out, shape)
-    return out
-
-
-def _as_matrix(v, shape) -> Tensor:
-    """A 1-D operand of matmul as a matrix; a constant keeps its name (the chapter's x)."""
-    out = reshape(v, shape)
-    if isinstance(v, Tensor) and not v.requires_grad:
-        out.name = v.name
-    return out
-
-
-def einsum(subscripts: str, *operands) -> Tensor:
-    """Einstein summation over any subscripts NumPy accepts: ``...``, implicit output, traces.
-
-    >>> import chainrule as cr, numpy as np
-    >>> cr.einsum("ii", cr.tensor(np.eye(3))).item()
-    3.0
-    """
-    spec = subscripts.replace(" ", "")
-    ins, arrow, out = spec.partition("->")
-    parts = ins.split(",")
-    if len(parts) != len(operands):
-        raise ShapeError(f"einsum: '{subscripts}' names {len(parts)} operands, "
-                         f"got {len(operands)}")
-    shapes = [np.shape(_data(o)) for o in operands]
-    free = [c for c in string.ascii_letters if c not in spec]
-    width = builtins.max([len(s) - len(p.replace("...", "")) for p, s in zip(parts, shapes)
-                          if "..." in p] or [0])
-    dots = "".join(free[:width])
-    explicit = []
-    for p, s in zip(parts, shapes):
-        if "..." in p:
-            n = len(s) - len(p.replace("...", ""))
-            p = p.replace("...", dots[width - n:] if n > 0 else "")
-        if len(p) != len(s) or not builtins.all(c in string.ascii_letters for c in p):
-            raise ShapeError(f"einsum: subscripts '{p}' do not match an operand of shape {s}")
-        explicit.append(p)
-    if not arrow:
-        counts = {c: "".join(explicit).count(c) for c in "".join(explicit)}
-        out = dots + "".join(sorted(c for c, k in counts.items() if k == 1 and c not in dots))
-    else:
-        out = out.replace("...", dots)
-    return LA.einsum(*operands, subscripts=",".join(explicit) + "->" + out)
-
-
-def tensordot(a, b, axes=2) -> Tensor:
-    """Sum products over the last ``axes`` axes of ``a`` and the first of ``b`` (or pairs)."""
-    na, nb = _ndim(a), _ndim(b)
-    if isinstance(axes, (int, np.integer)) and not isinstance(axes, bool):
-        if not 0 <= axes <= builtins.min(na, nb):
-            raise ShapeError(f"tensordot: axes={axes} must lie in [0, {builtins.min(na, nb)}] "
-                             f"for a.shape={np.shape(_data(a))} and b.shape={np.shape(_data(b))}")
-        axes_a, axes_b = list(range(na - axes, na)), list(range(axes))
-    elif not (isinstance(axes, (tuple, list)) and len(axes) == 2 and builtins.all(
-            isinstance(k, (int, np.integer)) or (isinstance(k, (tuple, list)) and builtins.all(
-                isinstance(j, (int, np.integer)) for j in k)) for k in axes)):
-        raise ShapeError(f"tensordot: axes={axes!r} must be an int or a pair of ints or int "
-                         "sequences, e.g. ([1], [0])")
-    else:
-        axes_a, axes_b = ([axes[0]] if isinstance(axes[0], int) else list(axes[0]),
-                          [axes[1]] if isinstance(axes[1], int) else list(axes[1]))
-    letters = iter(string.ascii_letters)
-    sa = [next(letters) for _ in range(na)]
-    sb = [next(letters) for _ in range(nb)]
-    try:
-        for i, j in zip(axes_a, axes_b, strict=True):
-            sb[j] = sa[i]
-    except (IndexError, ValueError):
-        raise ShapeError(f"tensordot: axes {axes} do not fit a.shape="
-                         f"{np.shape(_data(a))} and b.shape={np.shape(_data(b))}") from None
-    summed = set(sa[i] for i in axes_a)
-    out = [c for c in sa if c not in summed] + [c for c in sb if c not in summed]
-    return LA.einsum(a, b, subscripts="".join(sa) + "," + "".join(sb) + "->" + "".join(out))
-
-
 def cross_entropy(logits, labels) -> Tensor:
     """Mean over the batch of ``-log softmax(logits)[label]``; stable for logits of 1e4.
 
@@ -398,3 +330,6 @@ def mse_loss(pred, target) -> Tensor:
                          "one so they are equal (broadcasting here is almost always a bug)")
     diff = pred - target
     return mean(diff * diff)
+
+
+provide(**{name: globals()[name] for name in __all__})
