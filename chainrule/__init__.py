@@ -43,6 +43,7 @@ from .core import (OPS, Tensor, detect_anomaly, enable_grad, is_grad_enabled, no
 from .replay import Plan, ReplayError, compile, trace  # noqa: A004 (cr.compile)
 
 from . import data, models, nn, optim, storage, testing  # they build on the names above
+from . import utils
 from . import memory, viz
 from .remat import checkpoint
 from .viz.derivation import explain
@@ -80,6 +81,6 @@ __all__ = [
     "ChainruleError", "ShapeError", "DTypeError", "GraphError", "AnomalyError",
     "GradientCheckError", "DataError",
     # modules
-    "backend", "testing", "nn", "optim", "models", "data", "storage", "viz", "explain",
+    "backend", "testing", "nn", "optim", "models", "data", "storage", "viz", "explain", "utils",
     "memory",
 ]

@@ -28,7 +28,7 @@ LAYERS = [
     ["core"],
     ["ops", "functional", "creation"],
     ["autodiff", "remat"],
-    ["nn", "optim", "data", "storage", "models", "testing"],
+    ["nn", "optim", "data", "storage", "models", "testing", "utils"],
     ["replay"], ["memory"], ["viz"], ["distributed"], ["train"], ["cli", "__main__", "__init__"],
 ]
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}

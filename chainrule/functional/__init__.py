@@ -152,13 +152,15 @@ def arg_extreme(x, dim, keepdim: bool, name: str) -> Tensor:
     return Tensor(B.xp.asarray(out, dtype=np.int64))
 
 
-def logsumexp(x, axis=-1, keepdims: bool = False) -> Tensor:
-    """``log(sum(exp(x)))`` over ``axis``, computed without overflow.
+def logsumexp(x, axis=-1, keepdims: bool = False, *, dim=None, keepdim: bool = False) -> Tensor:
+    """``log(sum(exp(x)))`` over ``axis`` (PyTorch's ``dim``), computed without overflow.
 
     >>> import chainrule as cr
     >>> round(cr.logsumexp(cr.tensor([1e4, 1e4])).item(), 3)
     10000.693
     """
+    axis = axis if dim is None else dim
+    keepdims = keepdims or keepdim
     axes = _axes(x, axis, "logsumexp")
     shift = R.max(x, axis=axes, keepdims=True)
     shift = Tensor._wrap(B.xp.where(B.xp.isfinite(shift._data), shift._data, 0))  # constant
@@ -169,14 +171,16 @@ def logsumexp(x, axis=-1, keepdims: bool = False) -> Tensor:
                               if axes is not None and i not in axes))
 
 
-def log_softmax(x, axis=-1) -> Tensor:
-    """``x - logsumexp(x)`` over ``axis``: log-probabilities, stable for large logits."""
+def log_softmax(x, axis=-1, *, dim=None) -> Tensor:
+    """``x - logsumexp(x)`` over ``axis`` (``dim``): log-probabilities, stable for large logits."""
+    axis = axis if dim is None else dim
     _axes(x, axis, "log_softmax")                    # errors name the function called
     return x - logsumexp(x, axis=axis, keepdims=True)
 
 
-def softmax(x, axis=-1) -> Tensor:
-    """``exp(x) / sum(exp(x))`` over ``axis``, stable for large logits (a fused primitive)."""
+def softmax(x, axis=-1, *, dim=None) -> Tensor:
+    """``exp(x) / sum(exp(x))`` over ``axis`` (``dim``), stable for large logits (fused)."""
+    axis = axis if dim is None else dim
     return LOSS.softmax(x, axis=_axes(x, axis, "softmax")[0])
 
 

@@ -21,10 +21,11 @@ from ..creation import random, tensor
 from ..errors import ShapeError
 from ..core.tensor import Tensor
 from . import init as I
+from .functional import loss as L
 from .module import Module, parameter
 
 __all__ = ["Linear", "ReLU", "Sigmoid", "Tanh", "Dropout", "CrossEntropyLoss", "MSELoss",
-           "INITS", "ACTIVATIONS", "activation"]
+           "INITS", "ACTIVATIONS", "activation", "Parameter", "Flatten", "LazyLinear"]
 
 #: Weight initialisations of :class:`Linear` (biases start at zero in each).
 INITS = {
@@ -152,16 +153,108 @@ class Dropout(Module):
 
 
 class CrossEntropyLoss(Module):
-    """``cr.cross_entropy(logits, labels)``: the batch mean of ``-log softmax(logits)[label]``."""
+    """``cr.cross_entropy(logits, labels)``: the batch mean of ``-log softmax(logits)[label]``.
+
+    ``reduction`` (``"mean"``, ``"sum"``, ``"none"``), ``ignore_index`` and ``label_smoothing``
+    are PyTorch's (:func:`chainrule.nn.functional.cross_entropy`).
+    """
+
+    def __init__(self, weight: Any = None, reduction: str = "mean", ignore_index: int = -100,
+                 label_smoothing: float = 0.0) -> None:
+        super().__init__()
+        if reduction not in L.REDUCTIONS:
+            raise ShapeError(f"CrossEntropyLoss: reduction={reduction!r}; use 'mean', 'sum' or "
+                             "'none'")
+        self.weight, self.reduction = weight, reduction
+        self.ignore_index, self.label_smoothing = ignore_index, label_smoothing
 
     def forward(self, logits: Tensor, labels: Any) -> Tensor:
-        """Return the mean cross-entropy of ``logits`` (N, C) against integer ``labels`` (N,)."""
-        return F.cross_entropy(logits, labels)
+        """Return the cross-entropy of ``logits`` (N, C) against ``labels`` (N,), reduced."""
+        if (self.reduction, self.label_smoothing, self.ignore_index) == ("mean", 0.0, -100):
+            return F.cross_entropy(logits, labels)
+        return L.cross_entropy(logits, labels, self.weight, self.reduction, self.ignore_index,
+                               self.label_smoothing)
+
+    def extra_repr(self) -> str:
+        return "" if self.reduction == "mean" else f"reduction={self.reduction!r}"
 
 
 class MSELoss(Module):
-    """``cr.mse_loss(pred, target)``: the mean of ``(pred - target) ** 2``."""
+    """``cr.mse_loss(pred, target)``: the mean of ``(pred - target) ** 2`` (``reduction``:
+    ``"mean"``, ``"sum"`` or ``"none"``, as PyTorch)."""
+
+    def __init__(self, reduction: str = "mean") -> None:
+        super().__init__()
+        if reduction not in L.REDUCTIONS:
+            raise ShapeError(f"MSELoss: reduction={reduction!r}; use 'mean', 'sum' or 'none'")
+        self.reduction = reduction
 
     def forward(self, pred: Tensor, target: Any) -> Tensor:
-        """Return the mean squared error; the two shapes must be equal."""
-        return F.mse_loss(pred, target)
+        """Return the squared error, reduced; the two shapes must be equal."""
+        return L.mse_loss(pred, as_tensor(target, pred.dtype), self.reduction)
+
+
+class Parameter(Tensor):
+    """``nn.Parameter(data)``: a leaf tensor that requires grad, sharing ``data``'s memory.
+
+    Assigned to a module's attribute it is registered as a parameter (so is any leaf tensor
+    that requires grad: see :mod:`chainrule.nn.module`).
+
+    >>> from chainrule import nn, randn
+    >>> w = nn.Parameter(randn(3, 2, requires_grad=True) * 0.01)
+    >>> w.is_leaf, w.requires_grad
+    (True, True)
+    """
+
+    __slots__ = ()
+
+    def __init__(self, data: Any = None, requires_grad: bool = True) -> None:
+        if data is None:
+            data = np.zeros(0, dtype=np.float32)
+        array = data._data if isinstance(data, Tensor) else tensor(data)._data
+        super().__init__(array, requires_grad=requires_grad)
+
+
+class Flatten(Module):
+    """Merge the axes ``start_dim`` .. ``end_dim`` (all but the batch axis by default)."""
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
+        super().__init__()
+        self.start_dim, self.end_dim = start_dim, end_dim
+
+    def forward(self, x: Any) -> Tensor:
+        """Return ``x`` flattened from ``start_dim`` to ``end_dim``."""
+        return as_tensor(x).flatten(self.start_dim, self.end_dim)
+
+
+class LazyLinear(Linear):
+    """A :class:`Linear` whose ``in_features`` is read from its first input.
+
+    Its ``weight`` is a parameter of shape ``(out_features, 0)`` until the first call, when it
+    is given its shape and initialised in place (the same tensor, so an optimizer made before
+    the first call updates it); ``weight.data.normal_(...)`` before that call is overwritten.
+    """
+
+    def __init__(self, out_features: int, bias: bool = True, dtype: Any = np.float32,
+                 init: str = "kaiming", generator: Any = None) -> None:
+        Module.__init__(self)
+        self.in_features = 0
+        self.out_features = positive_count(out_features, "out_features", "LazyLinear")
+        if init not in INITS:
+            raise ShapeError(f"LazyLinear: unknown init {init!r}; choose one of "
+                             f"{', '.join(INITS)}")
+        self.init, self._generator = init, generator
+        self.weight = parameter(np.zeros((self.out_features, 0), dtype=dtype))
+        self.bias = parameter(np.zeros(self.out_features, dtype=dtype)) if bias else None
+
+    def forward(self, x: Any) -> Tensor:
+        """Take ``in_features`` from the first input's last axis, then act as Linear."""
+        x = as_tensor(x, self.weight.dtype)
+        if self.in_features == 0:
+            if x.ndim not in (1, 2) or x.shape[-1] == 0:
+                raise ShapeError(f"LazyLinear: input shape {x.shape}; expected (N, in) or (in,)")
+            self.in_features = int(x.shape[-1])
+            self.weight._data = np.zeros((self.out_features, self.in_features),
+                                         dtype=self.weight.dtype)
+            INITS[self.init](self.weight, self._generator)
+        return super().forward(x)

@@ -198,6 +198,34 @@ class Module:
         for p in self.parameters():
             p.grad = None
 
+    def apply(self, fn: Any) -> Module:
+        """Call ``fn(module)`` on every descendant, children before parents, then on ``self``
+        (PyTorch's order: ``net.apply(init_weights)``); returns ``self``."""
+        order, stack = [], [self]
+        while stack:                        # pre-order with children reversed, then reversed
+            module = stack.pop()
+            order.append(module)
+            stack.extend(module.children())
+        for module in reversed(order):
+            fn(module)
+        return self
+
+    def to(self, *args: Any, dtype: Any = None, device: Any = None) -> Module:
+        """Convert every parameter to ``dtype`` in place (the same tensors); ``device`` must be
+        the CPU.  ``net.to("cpu")``, ``net.to(cr.float64)``; returns ``self``."""
+        for a in args:
+            if isinstance(a, str) or type(a).__name__ == "device":
+                device = a
+            else:
+                dtype = a
+        if device is not None:
+            Tensor([0.0]).to(device)        # refuses what is not the CPU
+        if dtype is not None:
+            with no_grad():
+                for p in self.parameters():
+                    p._data = p._data.astype(dtype)
+        return self
+
     def train(self, mode: bool = True) -> Module:
         """Set ``training`` on this module and every descendant; returns ``self``."""
         for module in self.modules():

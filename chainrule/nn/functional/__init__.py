@@ -10,11 +10,13 @@ PyTorch keeps in ``torch.nn.functional``, one module per family.
 """
 
 from ...functional import (abs, add, astype, broadcast_to, clip, concatenate, cos,
-                           cross_entropy, div, einsum, equal, exp, getitem, greater,
-                           greater_equal, less, less_equal, log, log_softmax, logsumexp, matmul,
-                           max, maximum, mean, min, minimum, mse_loss, mul, neg, not_equal,
-                           power, relu, reshape, sigmoid, sin, softmax, softplus, sqrt, stack,
+                           div, einsum, equal, exp, getitem, greater,
+                           greater_equal, less, less_equal, log, logsumexp, matmul,
+                           max, maximum, mean, min, minimum, mul, neg, not_equal,
+                           power, relu, reshape, sigmoid, sin, softplus, sqrt, stack,
                            sub, sum, sum_to, sumsq, tanh, tensordot, transpose, where)
+from .activation import dropout, elu, gelu, leaky_relu, log_softmax, silu, softmax
+from .loss import cross_entropy, mse_loss, nll_loss
 from .conv import (adaptive_avg_pool2d, avg_pool1d, avg_pool2d, batch_norm, conv1d, conv2d,
                    conv_transpose2d, max_pool1d, max_pool2d, pad)
 
@@ -27,4 +29,5 @@ __all__ = [
     "astype", "matmul", "einsum", "tensordot", "cross_entropy", "mse_loss",
     "conv1d", "conv2d", "conv_transpose2d", "max_pool1d", "max_pool2d", "avg_pool1d",
     "avg_pool2d", "adaptive_avg_pool2d", "pad", "batch_norm",
+    "gelu", "silu", "leaky_relu", "elu", "dropout", "nll_loss",
 ]

@@ -1,0 +1,137 @@
+"""Losses as PyTorch's ``torch.nn.functional`` has them: ``cross_entropy`` (``reduction=``,
+``label_smoothing=``, ``ignore_index=``, class-probability targets), ``nll_loss``, ``mse_loss``
+(``reduction=``).
+
+With the defaults (integer labels, mean, no smoothing, nothing ignored) ``cross_entropy`` is
+chainrule's fused primitive; every other case is a composite of ``log_softmax``, so its
+derivatives come from the table.
+
+>>> import chainrule as cr
+>>> import chainrule.nn.functional as F
+>>> logits, y = cr.tensor([[2.0, 0.0], [0.0, 1.0]]), cr.tensor([0, 1])
+>>> [round(v, 4) for v in F.cross_entropy(logits, y, reduction="none").tolist()]
+[0.1269, 0.3133]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ... import backend as B
+from ... import functional as CF
+from ...core.tensor import Tensor
+from ...errors import DTypeError, ShapeError
+
+__all__ = ["cross_entropy", "nll_loss", "mse_loss", "REDUCTIONS"]
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def _data(x):
+    return x._data if isinstance(x, Tensor) else B.xp.asarray(x)
+
+
+def _reduce(losses, reduction: str, where: str, count=None):
+    if reduction not in REDUCTIONS:
+        raise ShapeError(f"{where}: reduction={reduction!r}; use 'mean', 'sum' or 'none'")
+    if reduction == "none":
+        return losses
+    total = CF.sum(losses)
+    if reduction == "sum":
+        return total
+    n = losses.size if count is None else count
+    return total / n if n else total * float("nan")
+
+
+def _classes_last(x, where: str):
+    """(N, C, d1, ...) logits as (N * d1 * ..., C), and the shape of the per-item losses."""
+    shape = np.shape(_data(x))
+    if len(shape) == 1:
+        return CF.reshape(x, (1, shape[0])), ()
+    if len(shape) < 1:
+        raise ShapeError(f"{where}: input.shape={shape}; it needs (N, C) or (C,)")
+    if len(shape) == 2:
+        return x, shape[:1]
+    order = (0,) + tuple(range(2, len(shape))) + (1,)
+    moved = CF.transpose(x, order)
+    return CF.reshape(moved, (-1, shape[1])), (shape[0],) + shape[2:]
+
+
+def _labels(target, rows: int, classes: int, keep_shape, where: str, ignore_index: int):
+    y = _data(target)
+    if y.dtype.kind not in "iu":
+        raise DTypeError(f"{where}: target.dtype={y.dtype}; labels must be integer class "
+                         "indices (or pass class probabilities of the input's shape)")
+    if y.shape != tuple(keep_shape):
+        raise ShapeError(f"{where}: target.shape={y.shape}; labels must have shape "
+                         f"{tuple(keep_shape)}, one per item of the input")
+    y = y.reshape(-1)
+    valid = y != ignore_index
+    bad = valid & ((y < 0) | (y >= classes))
+    if bool(bad.any()):
+        raise ShapeError(f"{where}: labels lie in [{int(y[valid].min())}, {int(y[valid].max())}]"
+                         f" but the input has {classes} classes; use labels in [0, {classes})")
+    return B.xp.where(valid, y, 0), valid
+
+
+def nll_loss(input, target, reduction: str = "mean", ignore_index: int = -100) -> Tensor:  # noqa: A002
+    """``-input[i, target[i]]`` for log-probabilities ``input`` (N, C), reduced."""
+    flat, keep = _classes_last(input, "nll_loss")
+    rows, classes = np.shape(_data(flat))
+    y, valid = _labels(target, rows, classes, keep, "nll_loss", ignore_index)
+    picked = CF.getitem(flat, (B.xp.arange(rows), y))
+    losses = -picked * B.xp.asarray(valid, dtype=_data(flat).dtype)
+    losses = CF.reshape(losses, keep)
+    return _reduce(losses, reduction, "nll_loss", int(valid.sum()))
+
+
+def cross_entropy(input, target, weight=None, reduction: str = "mean",  # noqa: A002
+                  ignore_index: int = -100, label_smoothing: float = 0.0) -> Tensor:
+    """Cross-entropy of logits ``input`` (N, C) against labels (N,) or class probabilities
+    (N, C), as ``torch.nn.functional.cross_entropy``."""
+    if weight is not None:
+        raise ShapeError("cross_entropy: weight= is not supported yet; weigh the per-item "
+                         "losses of reduction='none' instead")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ShapeError(f"cross_entropy: label_smoothing={label_smoothing!r} must lie in "
+                         "[0, 1]")
+    t = _data(target)
+    plain = (reduction == "mean" and label_smoothing == 0.0 and t.dtype.kind in "iu"
+             and len(np.shape(_data(input))) == 2 and not bool((t == ignore_index).any()))
+    if plain:
+        return CF.cross_entropy(input, target)          # the fused primitive
+    flat, keep = _classes_last(input, "cross_entropy")
+    rows, classes = np.shape(_data(flat))
+    logp = CF.log_softmax(flat, axis=1)
+    eps = float(label_smoothing)
+    if t.dtype.kind == "f":                             # class probabilities
+        probs = target if np.shape(t) == np.shape(_data(flat)) else None
+        if probs is None:
+            if np.shape(t) != np.shape(_data(input)):
+                raise ShapeError(f"cross_entropy: target.shape={np.shape(t)} and "
+                                 f"input.shape={np.shape(_data(input))}; probabilities must "
+                                 "have the input's shape")
+            probs, _ = _classes_last(target, "cross_entropy")
+        if eps:
+            probs = probs * (1.0 - eps) + eps / classes
+        losses = CF.reshape(-CF.sum(logp * probs, axis=1), keep)
+        return _reduce(losses, reduction, "cross_entropy")
+    y, valid = _labels(target, rows, classes, keep, "cross_entropy", ignore_index)
+    mask = B.xp.asarray(valid, dtype=_data(flat).dtype)
+    nll = -CF.getitem(logp, (B.xp.arange(rows), y))
+    if eps:
+        nll = nll * (1.0 - eps) - CF.mean(logp, axis=1) * eps
+    losses = CF.reshape(nll * mask, keep)
+    return _reduce(losses, reduction, "cross_entropy", int(valid.sum()))
+
+
+def mse_loss(input, target, reduction: str = "mean") -> Tensor:  # noqa: A002
+    """``(input - target) ** 2``, reduced; the two shapes must be equal."""
+    if reduction == "mean":
+        return CF.mse_loss(input, target)
+    sp, st = np.shape(_data(input)), np.shape(_data(target))
+    if sp != st:
+        raise ShapeError(f"mse_loss: input.shape={sp} and target.shape={st} differ; reshape "
+                         "one so they are equal (broadcasting here is almost always a bug)")
+    diff = input - target
+    return _reduce(diff * diff, reduction, "mse_loss")
