@@ -219,11 +219,13 @@ def _store_grad(t, g, raw: bool, stored: set) -> None:
     if t.grad is not None:
         if raw:
             data, g = t.grad._data, _as_array(g)
-            if (data.flags.writeable and data.shape == g.shape and data.dtype == g.dtype
-                    and _sole(data)):
-                # no one else holds this .grad's memory (as PyTorch's AccumulateGrad asks of
-                # a gradient it takes over): add in place, so a parameter with two uses, as
-                # W in x @ W.T and (W ** 2).sum(), pays one array less
+            if (id(data) in stored and data.flags.writeable and data.shape == g.shape
+                    and data.dtype == g.dtype and _sole(data)):
+                # made in this walk and held by no one else (the test PyTorch's
+                # AccumulateGrad makes of a gradient it takes over): add in place, so a
+                # parameter with two uses, as W in x @ W.T and (W ** 2).sum(), pays one array
+                # less.  A .grad from an earlier backward (micro-batches summing into it) is
+                # summed out of place, as the memory models count it
                 data += g
                 return
             t.grad = type(t)._wrap(data + g)
