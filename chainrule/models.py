@@ -1,4 +1,5 @@
-"""The chapter's network (``ChapterMLP``) and its deeper cousin (``MLP``), with named graphs.
+"""The chapter's network (``ChapterMLP``), its deeper cousin (``MLP``) and the next chapter's
+``LeNet``, with named graphs.
 
 Both models name the tensors of their forward pass after the chapter's symbols (``z``, ``h``,
 ``o``; ``z1, h1, z2, h2, ..., o`` for deeper nets) and their objective ``L``, ``s`` and ``J``,
@@ -33,13 +34,16 @@ import numpy as np
 from . import functional as F
 from .errors import ShapeError
 from .core.modes import is_grad_enabled
+from .nn import init as I
+from .nn.conv import AvgPool2d, Conv2d, MaxPool2d
+from .nn.functional.conv import pad
 from .nn.init import as_generator
 from .nn.layers import INITS, Linear, as_tensor, positive_count
 from .nn.layers import activation as make_activation
 from .nn.module import Module, Sequential, parameter
 from .core.tensor import DISPLAY, Tensor
 
-__all__ = ["ChapterMLP", "MLP"]
+__all__ = ["ChapterMLP", "MLP", "LeNet"]
 
 
 def _named(t: Tensor, name: str) -> Tensor:
@@ -222,3 +226,98 @@ class MLP(_Objective):
     def extra_repr(self) -> str:
         return f"widths={self.widths}, weight_decay={self.weight_decay:g}"
 
+
+
+class LeNet(_Objective):
+    """The next chapter's LeNet-5: two convolutions with pooling, then three Linear layers.
+
+    ``variant="book"`` is the book's (sigmoid and 2x2 average pooling); ``"relu"`` uses ReLU
+    and max pooling.  ``features`` holds Conv2d(1, 6, 5, padding=2), the activation, a pool,
+    Conv2d(6, 16, 5), the activation, a pool; ``classifier`` Linear(400, 120), Linear(120, 84)
+    and Linear(84, 10) with the activation between (weights Xavier-uniform, as the book's).
+    The input is (N, inputs) with ``inputs`` a square image (784 for 28x28), (N, 1, S, S), or
+    one image; a side below 28 (the 8x8 digits) is enlarged by repeating pixels and padded
+    with zeros to 28.  The forward pass names ``c1, h1, p1, c2, h2, p2, z3, h3, z4, h4, o``.
+
+    >>> import numpy as np
+    >>> net = LeNet(inputs=64, seed=0)
+    >>> net(np.zeros((2, 64), dtype=np.float32)).shape
+    (2, 10)
+    >>> list(net.state_dict())[:2]
+    ['features.0.weight', 'features.0.bias']
+    """
+
+    def __init__(self, inputs: int = 784, outputs: int = 10, variant: str = "book",
+                 weight_decay: float = 0.0, dtype: Any = np.float32,
+                 seed: int | None = None) -> None:
+        super().__init__()
+        if variant not in ("book", "relu"):
+            raise ShapeError(f"LeNet: variant={variant!r}; choose 'book' (sigmoid, average "
+                             "pooling) or 'relu' (ReLU, max pooling)")
+        self.inputs = positive_count(inputs, "inputs", "LeNet")
+        self.side = int(round(self.inputs ** 0.5))
+        if self.side * self.side != self.inputs or self.side > 28:
+            raise ShapeError(f"LeNet: inputs={inputs} must be a square image of side at most "
+                             "28 (784 for Fashion-MNIST, 64 for the 8x8 digits)")
+        self.outputs = positive_count(outputs, "outputs", "LeNet")
+        self.variant, self.dtype = variant, np.dtype(dtype)
+        self.activation = "sigmoid" if variant == "book" else "relu"
+        self.weight_decay = _check_decay(weight_decay, "LeNet")
+        rng = as_generator(seed)
+        pool = AvgPool2d if variant == "book" else MaxPool2d
+        act = self.activation
+        self.features = Sequential(
+            Conv2d(1, 6, 5, padding=2, dtype=dtype, generator=rng), make_activation(act),
+            pool(2), Conv2d(6, 16, 5, dtype=dtype, generator=rng), make_activation(act),
+            pool(2))
+        self.classifier = Sequential(
+            Linear(400, 120, dtype=dtype, init="xavier", generator=rng), make_activation(act),
+            Linear(120, 84, dtype=dtype, init="xavier", generator=rng), make_activation(act),
+            Linear(84, outputs, dtype=dtype, init="xavier", generator=rng))
+        for conv in (self.features[0], self.features[3]):
+            I.xavier_uniform_(conv.weight, generator=rng)
+        self.name_parameters()
+        self.clear_intermediates()
+
+    def _image(self, x: Tensor) -> Tensor:
+        """``x`` as (N, 1, 28, 28): reshaped, enlarged and padded as the docstring says."""
+        s = self.side
+        if x.ndim == 4 and x.shape[1:] == (1, s, s):
+            pass
+        elif x.ndim in (1, 2) and x.shape[-1] == self.inputs:
+            x = F.reshape(x, (-1, 1, s, s))
+        else:
+            raise ShapeError(f"LeNet: x.shape={x.shape}; expected (N, {self.inputs}), "
+                             f"({self.inputs},) or (N, 1, {s}, {s})")
+        k = 28 // s
+        if k > 1:                                   # repeat each pixel k x k times
+            n = x.shape[0]
+            x = F.broadcast_to(F.reshape(x, (n, 1, s, 1, s, 1)), (n, 1, s, k, s, k))
+            x = F.reshape(x, (n, 1, s * k, s * k))
+        extra = 28 - s * k
+        if extra:
+            x = pad(x, (extra // 2, extra - extra // 2, extra // 2, extra - extra // 2))
+        return x
+
+    def forward(self, x: Any) -> Tensor:
+        """Return the logits ``o`` (N, outputs), or (outputs,) for one image."""
+        x = as_tensor(x, self.dtype)
+        one = x.ndim == 1
+        h = self._image(x)
+        named: dict[str, Tensor] = {}
+        names = ["c1", "h1", "p1", "c2", "h2", "p2", "z3", "h3", "z4", "h4", "o"]
+        for layer in self.features:
+            h = named[names[len(named)]] = _named(layer(h), names[len(named)])
+        h = F.reshape(h, (h.shape[0], -1))
+        for layer in self.classifier:
+            h = named[names[len(named)]] = _named(layer(h), names[len(named)])
+        self._record(named)
+        return F.reshape(h, h.shape[1:]) if one else h
+
+    def weight_decay_parameters(self) -> list[Tensor]:
+        """Every kernel and weight matrix (no biases)."""
+        return [m.weight for m in (*self.features, *self.classifier) if hasattr(m, "weight")]
+
+    def extra_repr(self) -> str:
+        return (f"variant={self.variant!r}, inputs={self.inputs}, "
+                f"weight_decay={self.weight_decay:g}")

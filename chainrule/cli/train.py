@@ -10,6 +10,7 @@ before the data is read.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 
 import numpy as np
@@ -33,11 +34,16 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=positive_int, default=10, help="epochs (10)")
     train.add_argument("--batch-size", type=positive_int, default=None,
                        help="minibatch size (256 on Fashion-MNIST, 32 on the digits)")
-    train.add_argument("--lr", type=positive_float, default=0.1, help="learning rate (0.1)")
-    train.add_argument("--hidden", type=positive_int, default=256, help="hidden units (256)")
-    train.add_argument("--weight-decay", type=non_negative_float, default=1e-4,
+    train.add_argument("--lr", type=positive_float, default=None,
+                       help="learning rate (0.1; 0.9 for lenet, the book's; 0.1 for lenet-relu)")
+    train.add_argument("--model", choices=["mlp", "lenet", "lenet-relu"], default="mlp",
+                       help="mlp: the chapter's network (--hidden, --layers); lenet: the next "
+                            "chapter's LeNet (sigmoid, average pooling); lenet-relu: ReLU and "
+                            "max pooling (mlp)")
+    train.add_argument("--hidden", type=positive_int, default=None, help="hidden units (256)")
+    train.add_argument("--weight-decay", type=non_negative_float, default=None,
                        help="lambda in s = lambda/2 (|W1|^2 + |W2|^2) (1e-4)")
-    train.add_argument("--seed", type=seed, default=0, help="random seed (0)")
+    train.add_argument("--seed", type=seed, default=None, help="random seed (0)")
     train.add_argument("--out", type=output_folder, default=None,
                        help="output folder (runs/<timestamp>)")
     train.add_argument("--resume", action="store_true",
@@ -59,10 +65,10 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
     train.add_argument("--checkpoint-every", type=positive_int, default=None, metavar="N",
                        help="also write the checkpoint every N steps, not only at epoch ends "
                             "(what `chainrule launch --max-restarts` restarts from)")
-    train.add_argument("--layers", type=positive_int, default=1,
+    train.add_argument("--layers", type=positive_int, default=None,
                        help="hidden layers of --hidden units: 1 is the chapter's network; K > 1 "
                             "an MLP without biases, lambda on every weight (1)")
-    train.add_argument("--dtype", choices=["float32", "float64"], default="float32",
+    train.add_argument("--dtype", choices=["float32", "float64"], default=None,
                        help="parameters and arithmetic (float32)")
     train.add_argument("--compile", action="store_true",
                        help="capture each step once and replay it (cr.compile): the same "
@@ -83,6 +89,9 @@ def check_train_args(args: argparse.Namespace) -> None:
                          "batches)")
     if args.schedule is not None and not args.pipeline:
         raise UsageError("--schedule orders a pipeline's micro-batches; it needs --pipeline")
+    if args.pipeline and args.model != "mlp":
+        raise UsageError(f"--pipeline cuts an MLP's layers into stages; --model {args.model} "
+                         "trains in one process or data-parallel: drop --pipeline")
     if args.compile and args.pipeline:
         raise UsageError("--compile replays whole steps on one rank's network; a pipeline's "
                          "stages send and receive between operators: drop one of them")
@@ -94,10 +103,26 @@ def check_train_args(args: argparse.Namespace) -> None:
                    args.batch_size or 256)
 
 
+def _given(args: argparse.Namespace) -> frozenset:
+    """The settings a checkpoint fixes that the command line names, so that ``--resume`` can
+    refuse any that differ from the checkpoint's, even one equal to the default; the others
+    take :class:`~chainrule.train.Config`'s defaults here."""
+    from ..train import Config
+    from ..train.config import FIXED_BY_CHECKPOINT
+
+    given = frozenset(name for name in FIXED_BY_CHECKPOINT if getattr(args, name) is not None)
+    defaults = {f.name: f.default for f in dataclasses.fields(Config)}
+    for name in FIXED_BY_CHECKPOINT.keys() - {"lr", "batch_size"}:   # None: the model's, the
+        if getattr(args, name) is None:                              # dataset's
+            setattr(args, name, defaults[name])
+    return given
+
+
 def train_command(args: argparse.Namespace) -> int:
     """Train as ``args`` asks; returns the exit status (``128 + signal`` when stopped)."""
     from ..train import Config, TrainingInterrupted, exit_status, train
 
+    given = _given(args)
     check_train_args(args)
     config = Config(dataset=args.dataset, data_dir=args.data_dir, epochs=args.epochs,
                     batch_size=args.batch_size, lr=args.lr, hidden=args.hidden,
@@ -106,9 +131,9 @@ def train_command(args: argparse.Namespace) -> int:
                     distributed=args.distributed, pipeline=args.pipeline,
                     micro_batches=args.micro_batches, layers=args.layers, dtype=args.dtype,
                     compile=args.compile, schedule=args.schedule or "1f1b",
-                    checkpoint_every=args.checkpoint_every)
+                    checkpoint_every=args.checkpoint_every, model=args.model)
     try:
-        train(config)
+        train(config, given)
     except TrainingInterrupted as stop:         # every rank agreed to stop
         if is_root_process():
             print(f"chainrule train: {stop}", file=sys.stderr)

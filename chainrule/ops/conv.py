@@ -12,14 +12,14 @@ input, laid out as (N, groups, C/groups * kh * kw, Ho * Wo), so that ``w`` resha
 already (N, O, Ho, Wo).  The transposed convolution multiplies by ``w^T`` and adds the columns
 back (col2im) with one strided add per kernel offset, never a loop over positions.
 
-The weight gradient is itself a convolution: the input's channels become its batch, the
-batch becomes its channels, and the output gradient is the kernel (with stride and dilation
-swapped), so every derivative is written in these two primitives and the shape operators.
+The kernel's gradient, ``conv2d_weight``, is the output gradient times the same columns (one
+product per group), so the three primitives are each other's derivatives: every order of
+derivative is written in them.  The columns are laid out (C * kh * kw, N * Ho * Wo) so that
+each product is one matrix multiplication over the whole batch.
 """
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 
@@ -28,9 +28,9 @@ from ..errors import ShapeError
 from ..core.fields import Book, Memory
 from ..core.op import MULTILINEAR, BadInput, Op, Sample
 from .samples import uniform
-from .shape import getitem, reshape, transpose
 
-__all__ = ["conv2d", "conv_transpose2d", "conv_output_size", "windows"]
+__all__ = ["conv2d", "conv2d_weight", "conv_transpose2d", "conv_output_size", "windows",
+           "im2col"]
 
 
 def conv_output_size(size: int, k: int, stride: int, padding: int, dilation: int) -> int:
@@ -63,21 +63,46 @@ def _check(x, w, groups, what: str):
         raise ValueError(f"groups={groups!r} must be a positive int")
 
 
+def im2col(x, k, stride, padding, dilation, groups):
+    """The columns of ``x`` (N, C, H, W): (groups, C/groups * kh * kw, N * Ho * Wo), one copy
+    of a strided view whose rows are runs along W; and (Ho, Wo)."""
+    n, c, h, wd = x.shape
+    out = (conv_output_size(h, k[0], stride[0], padding[0], dilation[0]),
+           conv_output_size(wd, k[1], stride[1], padding[1], dilation[1]))
+    if out[0] < 1 or out[1] < 1:
+        raise ValueError(f"the dilated kernel {tuple(k)} is larger than the padded input")
+    view = windows(_pad(x, padding), k, stride, dilation, out)      # (N, C, kh, kw, Ho, Wo)
+    cols = B.xp.transpose(view, (1, 2, 3, 0, 4, 5))
+    return cols.reshape(groups, (c // groups) * k[0] * k[1], n * out[0] * out[1]), out
+
+
+def _by_group(g, groups):
+    """(N, O, Ho, Wo) as (groups, O/groups, N * Ho * Wo) (one copy)."""
+    n, o = g.shape[:2]
+    return B.xp.swapaxes(g.reshape(n, o, -1), 0, 1).reshape(groups, o // groups, -1)
+
+
 def _conv2d(x, w, *, stride, padding, dilation, groups):
     _check(x, w, groups, "conv2d")
-    n, c, h, wd = x.shape
+    n, c = x.shape[:2]
     o, cg, kh, kw = w.shape
     if c != cg * groups or o % groups:
         raise ValueError(f"x has {c} channels and w.shape[1] * groups = {cg} * {groups}; "
                          f"they must be equal, and O={o} divisible by groups")
-    ho = conv_output_size(h, kh, stride[0], padding[0], dilation[0])
-    wo = conv_output_size(wd, kw, stride[1], padding[1], dilation[1])
-    if ho < 1 or wo < 1:
-        raise ValueError(f"the dilated kernel ({kh}, {kw}) is larger than the padded input")
-    cols = windows(_pad(x, padding), (kh, kw), stride, dilation, (ho, wo))
-    cols = cols.reshape(n, groups, cg * kh * kw, ho * wo)          # im2col: one copy
-    out = B.xp.matmul(w.reshape(groups, o // groups, cg * kh * kw), cols)
-    return out.reshape(n, o, ho, wo)
+    cols, (ho, wo) = im2col(x, (kh, kw), stride, padding, dilation, groups)
+    out = B.xp.matmul(w.reshape(groups, o // groups, -1), cols)      # one product per group
+    out = B.xp.swapaxes(out.reshape(o, n, ho * wo), 0, 1)
+    return B.xp.ascontiguousarray(out).reshape(n, o, ho, wo)
+
+
+def _conv2d_weight(x, g, *, wshape, stride, padding, dilation, groups):
+    _check(x, g, groups, "conv2d_weight")
+    o, cg, kh, kw = wshape
+    cols, out = im2col(x, (kh, kw), stride, padding, dilation, groups)
+    if g.shape != (x.shape[0], o) + out:
+        raise ValueError(f"g must have conv2d's output shape {(x.shape[0], o) + out}")
+    dw = B.xp.matmul(_by_group(g, groups), B.xp.swapaxes(cols, 1, 2))
+    return dw.reshape(wshape)
 
 
 def _conv_transpose2d(x, w, *, stride, padding, output_padding, dilation, groups):
@@ -94,44 +119,25 @@ def _conv_transpose2d(x, w, *, stride, padding, output_padding, dilation, groups
         raise ValueError(f"output_padding={output_padding} must be smaller than stride or "
                          "dilation")
     og = o // groups
-    cols = B.xp.matmul(B.xp.swapaxes(w.reshape(groups, og, cg * kh * kw), 1, 2),
-                       x.reshape(n, groups, og, ho * wo))        # (N, G, C/G*kh*kw, P)
-    cols = cols.reshape(n, groups * cg, kh, kw, ho, wo)
     hp = (ho - 1) * sh + dh * (kh - 1) + 1 + oph
     wp = (wo - 1) * sw + dw * (kw - 1) + 1 + opw
     h, wd = hp - 2 * padding[0], wp - 2 * padding[1]
     if h < 1 or wd < 1:
         raise ValueError(f"padding={padding} leaves no output")
-    out = B.xp.zeros((n, groups * cg, hp, wp), dtype=cols.dtype)
+    cols = B.xp.matmul(B.xp.swapaxes(w.reshape(groups, og, cg * kh * kw), 1, 2),
+                       _by_group(x, groups))                    # (G, C/G * kh * kw, N * P)
+    cols = cols.reshape(groups * cg, kh, kw, n, ho, wo)
+    out = B.xp.zeros((groups * cg, n, hp, wp), dtype=cols.dtype)
     for i in range(kh):                                           # col2im: one add per offset
         for j in range(kw):
             out[:, :, i * dh:i * dh + sh * (ho - 1) + 1:sh,
-                j * dw:j * dw + sw * (wo - 1) + 1:sw] += cols[:, :, i, j]
-    if padding[0] or padding[1]:
-        out = B.xp.ascontiguousarray(out[:, :, padding[0]:padding[0] + h,
-                                         padding[1]:padding[1] + wd])
-    return out
+                j * dw:j * dw + sw * (wo - 1) + 1:sw] += cols[:, i, j]
+    out = B.xp.swapaxes(out, 0, 1)[:, :, padding[0]:padding[0] + h, padding[1]:padding[1] + wd]
+    return B.xp.ascontiguousarray(out)
 
 
 def _output_padding(size, out, k, stride, padding, dilation):
     return size - ((out - 1) * stride - 2 * padding + dilation * (k - 1) + 1)
-
-
-def weight_grad(x, g, wshape, *, stride, padding, dilation, groups):
-    """The gradient of ``conv2d(x, w)`` for ``w`` from its output gradient ``g``: a convolution
-    of ``x`` (channels as the batch) with ``g`` (the batch as channels) as the kernel."""
-    n, c, h, wd = x.shape
-    o, cg, kh, kw = wshape
-    ho, wo = g.shape[2], g.shape[3]
-    og = o // groups
-    xt = reshape(transpose(reshape(x, shape=(n, groups, cg, h, wd)), axes=(2, 1, 0, 3, 4)),
-                 shape=(cg, groups * n, h, wd))
-    gt = reshape(transpose(reshape(g, shape=(n, groups, og, ho, wo)), axes=(1, 2, 0, 3, 4)),
-                 shape=(o, n, ho, wo))
-    out = conv2d(xt, gt, stride=dilation, padding=padding, dilation=stride, groups=groups)
-    if out.shape[2] != kh or out.shape[3] != kw:
-        out = getitem(out, index=(slice(None), slice(None), slice(0, kh), slice(0, kw)))
-    return transpose(out, axes=(1, 0, 2, 3))
 
 
 def _conv_vjp_x(g, x, w, xshape, wshape, *, stride, padding, dilation, groups):
@@ -142,8 +148,8 @@ def _conv_vjp_x(g, x, w, xshape, wshape, *, stride, padding, dilation, groups):
 
 
 def _conv_vjp_w(g, x, w, xshape, wshape, *, stride, padding, dilation, groups):
-    return weight_grad(x, g, wshape, stride=stride, padding=padding, dilation=dilation,
-                       groups=groups)
+    return conv2d_weight(x, g, wshape=wshape, stride=stride, padding=padding,
+                         dilation=dilation, groups=groups)
 
 
 def _conv_params(stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1):
@@ -170,8 +176,8 @@ def _im2col_bytes(step, i=0) -> int:
 
 
 def _conv_vjp_bytes(step, i) -> int:
-    """Input gradient: the columns and the padded sum; weight gradient: the transposed
-    input, the transposed output gradient, and the columns of that convolution."""
+    """Input gradient: the columns and the padded sum; weight gradient: the columns and the
+    output gradient laid out by group."""
     n, c, h, w = step.in_shapes[0]
     kh, kw = step.in_shapes[1][2:]
     ph, pw = step.params["padding"]
@@ -179,8 +185,7 @@ def _conv_vjp_bytes(step, i) -> int:
     padded = n * c * (h + 2 * ph) * (w + 2 * pw)
     if i == 0:
         return step.itemsize * (cols + (padded if ph or pw else 0))
-    return step.itemsize * (math.prod(step.in_shapes[0]) + step.size + cols
-                            + (padded if ph or pw else 0))
+    return step.itemsize * (step.size + cols + (padded if ph or pw else 0))
 
 
 _CONV_BOOK = Book(
@@ -208,13 +213,46 @@ conv2d = Op(
     doc="2-D cross-correlation of (N, C, H, W) with (O, C/groups, kh, kw), as PyTorch's.")
 
 
+def _cw_vjp_x(g, x, dy, xshape, *, wshape, stride, padding, dilation, groups):
+    op = tuple(_output_padding(xshape[2 + a], dy.shape[2 + a], wshape[2 + a], stride[a],
+                               padding[a], dilation[a]) for a in (0, 1))
+    return conv_transpose2d(dy, g, stride=stride, padding=padding, output_padding=op,
+                            dilation=dilation, groups=groups)
+
+
+def _cw_vjp_dy(g, x, dy, xshape, *, wshape, stride, padding, dilation, groups):
+    return conv2d(x, g, stride=stride, padding=padding, dilation=dilation, groups=groups)
+
+
+def _cw_samples(rng):
+    out = []
+    for sample in _conv_samples(rng):
+        x, w = sample.args
+        y = _conv2d(x, w, **sample.params)
+        out.append(Sample((x, uniform(rng, y.shape)), {**sample.params, "wshape": w.shape}))
+    return out
+
+
+conv2d_weight = Op(
+    "conv2d_weight", _conv2d_weight, inputs=("x", "dy"), saves=("x", "dy", "x.shape"),
+    vjp=(_cw_vjp_x, _cw_vjp_dy), jvp=MULTILINEAR, samples=_cw_samples,
+    bad_inputs=lambda: [BadInput((np.ones((1, 2, 5, 5)), np.ones((1, 3, 2, 2))),
+                                 {**_conv_params(), "wshape": (3, 2, 3, 3)}, ShapeError,
+                                 "(1, 3, 2, 2)")],
+    hint="dy must have conv2d's output shape for x and a kernel of shape wshape",
+    book=Book(forward=lambda n, a: n.call("corr", a[0], a[1])),
+    memory=Memory(forward=_im2col_bytes),
+    doc="The gradient of conv2d for its kernel: the columns of ``x`` times the output "
+        "gradient ``dy``.")
+
+
 def _convt_vjp_x(g, x, w, wshape, *, stride, padding, output_padding, dilation, groups):
     return conv2d(g, w, stride=stride, padding=padding, dilation=dilation, groups=groups)
 
 
 def _convt_vjp_w(g, x, w, wshape, *, stride, padding, output_padding, dilation, groups):
-    return weight_grad(g, x, wshape, stride=stride, padding=padding, dilation=dilation,
-                       groups=groups)
+    return conv2d_weight(g, x, wshape=wshape, stride=stride, padding=padding,
+                         dilation=dilation, groups=groups)
 
 
 def _convt_samples(rng):

@@ -188,11 +188,13 @@ def _argmax(ans, x, *, kernel_size, stride, padding, dilation, ceil_mode):
     """The flat index, in each H*W plane of ``x``, of the first maximum of each window."""
     out, extent = _geometry(x.shape, kernel_size, stride, padding, dilation, ceil_mode)
     xp_ = _padded(x, padding, extent, -np.inf)
-    which = B.xp.zeros(ans.shape, dtype=np.int64)
     kh, kw = kernel_size
-    for k in range(kh * kw - 1, -1, -1):            # backwards, so the first match wins
-        i, j = divmod(k, kw)
-        which[_slice(xp_, i, j, stride, dilation, out) == ans] = k
+    n, c = x.shape[:2]
+    s_n, s_c, s_h, s_w = xp_.strides
+    view = B.xp.lib.stride_tricks.as_strided(        # (N, C, Ho, Wo, kh, kw), read only
+        xp_, (n, c) + out + (kh, kw), (s_n, s_c, s_h * stride[0], s_w * stride[1],
+                                       s_h * dilation[0], s_w * dilation[1]), writeable=False)
+    which = view.reshape(n, c, out[0], out[1], kh * kw).argmax(axis=-1)
     rows = (B.xp.arange(out[0])[:, None] * stride[0] - padding[0]
             + (which // kw) * dilation[0])
     cols = (B.xp.arange(out[1])[None, :] * stride[1] - padding[1]
@@ -247,15 +249,13 @@ def _max_unpool(g, *, indices, size, overlap):
                          f"{indices.shape}")
     n, c = g.shape[:2]
     plane = size[0] * size[1]
-    idx = indices.reshape(n * c, -1)
-    vals = g.reshape(n * c, -1)
+    flat = (indices.reshape(n * c, -1) + (B.xp.arange(n * c) * plane)[:, None]).ravel()
     if overlap:                                   # windows share elements: add them up
-        flat = idx + (B.xp.arange(n * c) * plane)[:, None]
-        out = B.xp.bincount(flat.ravel(), weights=vals.ravel(), minlength=n * c * plane)
+        out = B.xp.bincount(flat, weights=g.ravel(), minlength=n * c * plane)
         out = out.astype(g.dtype, copy=False)
     else:
-        out = B.xp.zeros((n * c, plane), dtype=g.dtype)
-        B.xp.put_along_axis(out, idx, vals, axis=1)
+        out = B.xp.zeros(n * c * plane, dtype=g.dtype)
+        out[flat] = g.ravel()
     return out.reshape(n, c, size[0], size[1])
 
 

@@ -15,16 +15,20 @@ import numpy as np
 from ..data import find_fashion_mnist
 from ..data.datasets import FASHION_MNIST_FILES
 from ..errors import ChainruleError, DataError, ShapeError
-from ..models import MLP, ChapterMLP
+from ..models import MLP, ChapterMLP, LeNet
 
 __all__ = ["Config", "TrainingInterrupted", "build_model", "build_network", "choose_dataset",
            "stop_on_signals", "exit_status", "CHECKPOINT", "METRICS", "CURVE", "GRAPH", "MEMORY",
-           "DEFAULT_BATCH"]
+           "DEFAULT_BATCH", "MODELS", "DEFAULT_LR"]
 
 CHECKPOINT, METRICS, CURVE = "checkpoint.npz", "metrics.json", "curve.png"
 GRAPH, MEMORY = "graph.svg", "memory.txt"
 # the book's batch for Fashion-MNIST's 60,000 images; the 1,437 digits need more, smaller steps
 DEFAULT_BATCH = {"fashion-mnist": 256, "digits": 32}
+# what --model trains: the chapter's MLP, the book's LeNet (sigmoid, average pooling), and
+# LeNet with ReLU and max pooling; the learning rate each takes when --lr is not given
+MODELS = ("mlp", "lenet", "lenet-relu")
+DEFAULT_LR = {"mlp": 0.1, "lenet": 0.9, "lenet-relu": 0.1}
 
 
 class TrainingInterrupted(ChainruleError):
@@ -43,7 +47,7 @@ class Config:
     data_dir: str | None = None
     epochs: int = 10
     batch_size: int | None = None     # None: 256 on Fashion-MNIST (the book's), 32 on digits
-    lr: float = 0.1
+    lr: float | None = 0.1          # None: the model's (DEFAULT_LR)
     hidden: int = 256
     weight_decay: float = 1e-4        # lambda of the chapter's s = lambda/2 (|W1|^2 + |W2|^2)
     seed: int = 0
@@ -59,6 +63,13 @@ class Config:
     schedule: str = "1f1b"            # the pipeline's order: "1f1b" or "gpipe"
     checkpoint_every: int | None = None   # steps between checkpoints (None: at epoch ends)
     compile: bool = False             # replay each step from a captured plan (cr.compile)
+    model: str = "mlp"                # one of MODELS; "mlp" is the chapter's net (--layers)
+
+
+# the settings a checkpoint fixes, with their flags: --resume refuses a named different value
+FIXED_BY_CHECKPOINT = {"lr": "--lr", "hidden": "--hidden", "batch_size": "--batch-size",
+                       "weight_decay": "--weight-decay", "layers": "--layers",
+                       "dtype": "--dtype", "seed": "--seed"}
 
 
 def choose_dataset(config: Config) -> str:
@@ -81,10 +92,13 @@ def choose_dataset(config: Config) -> str:
 
 
 def build_network(hidden: int = 256, layers: int = 1, inputs: int = 784, classes: int = 10,
-                  *, weight_decay: float = 1e-4, dtype: str = "float32", seed: int = 0):
+                  *, weight_decay: float = 1e-4, dtype: str = "float32", seed: int = 0,
+                  model: str = "mlp"):
     """The chapter's network (``layers=1``: W1, W2, no bias) or an MLP of ``layers`` hidden
     layers of ``hidden`` units, no biases, lambda on every weight: depth is the only
-    difference.  What ``chainrule train`` trains and ``chainrule memory`` sizes.
+    difference; ``model="lenet"`` or ``"lenet-relu"`` is :class:`~chainrule.models.LeNet`
+    (``hidden`` and ``layers`` unused).  What ``chainrule train`` trains and ``chainrule
+    memory`` sizes.
 
     >>> build_network(16, 3, inputs=8, classes=2).widths
     [8, 16, 16, 16, 2]
@@ -94,6 +108,11 @@ def build_network(hidden: int = 256, layers: int = 1, inputs: int = 784, classes
     if isinstance(layers, bool) or not isinstance(layers, int) or layers < 1:
         raise ShapeError(f"layers={layers!r}: the number of hidden layers must be an int >= 1 "
                          "(1 is the chapter's network)")
+    if model in ("lenet", "lenet-relu"):
+        return LeNet(inputs, classes, "book" if model == "lenet" else "relu",
+                     weight_decay=weight_decay, dtype=np.dtype(dtype), seed=seed)
+    if model != "mlp":
+        raise ShapeError(f"model={model!r}: choose one of {', '.join(MODELS)}")
     if layers == 1:
         return ChapterMLP(inputs=inputs, hidden=hidden, outputs=classes,
                           weight_decay=weight_decay, dtype=np.dtype(dtype), seed=seed)
@@ -102,9 +121,13 @@ def build_network(hidden: int = 256, layers: int = 1, inputs: int = 784, classes
 
 
 def build_model(config: Config, inputs: int, classes: int):
-    """The network ``config`` asks for (:func:`build_network` with its settings)."""
+    """The network ``config`` asks for (:func:`build_network` with its settings); a
+    ``config.lr`` of None becomes the model's default learning rate here."""
+    if config.lr is None:
+        config.lr = DEFAULT_LR.get(config.model, DEFAULT_LR["mlp"])
     return build_network(config.hidden, config.layers, inputs, classes,
-                         weight_decay=config.weight_decay, dtype=config.dtype, seed=config.seed)
+                         weight_decay=config.weight_decay, dtype=config.dtype, seed=config.seed,
+                         model=config.model)
 
 
 @contextlib.contextmanager
