@@ -103,3 +103,16 @@ def test_compiled_lenet_steps_equal_eager_steps(tmp_path):
     for key in a:
         assert np.array_equal(a[key], b[key]), key
     assert eager["test_accuracy"] == compiled["test_accuracy"]
+
+
+@pytest.mark.parametrize("variant, batch", [("book", 1), ("book", 256), ("relu", 256),
+                                            ("book", 1024)])
+def test_memory_prediction_for_lenet_is_within_10_percent_of_tracemalloc(variant, batch):
+    from chainrule.memory.measure import measure
+    from chainrule.memory.report import predict
+
+    model = LeNet(784, 10, variant, seed=0)
+    predicted, measured = predict(model, batch), measure(model, batch)
+    for key, value in (("training_bytes", predicted.training_bytes),
+                       ("prediction_bytes", predicted.prediction_bytes)):
+        assert abs(value / measured[key] - 1) < 0.10, (key, value, measured[key])

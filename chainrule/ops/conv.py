@@ -166,13 +166,14 @@ def _conv_samples(rng):
 
 
 def _im2col_bytes(step, i=0) -> int:
-    """The padded input and its columns (N, C, kh, kw, Ho, Wo), beside the output."""
+    """The padded input, its columns (C * kh * kw, N * Ho * Wo), and the product before it
+    is laid out as (N, O, Ho, Wo), beside the output."""
     xs, ws = step.in_shapes[0], step.in_shapes[1]
     n, c, h, w = xs
     ph, pw = step.params["padding"]
     padded = n * c * (h + 2 * ph) * (w + 2 * pw) if ph or pw else 0
     cols = n * c * ws[2] * ws[3] * step.shape[2] * step.shape[3]
-    return step.itemsize * (padded + cols)
+    return step.itemsize * (padded + cols) + step.nbytes
 
 
 def _conv_vjp_bytes(step, i) -> int:
