@@ -304,6 +304,8 @@ class LeNet(_Objective):
         x = as_tensor(x, self.dtype)
         one = x.ndim == 1
         h = self._image(x)
+        if h is not x:
+            _named(h, "image")                      # the 28x28 image the first conv reads
         named: dict[str, Tensor] = {}
         names = ["c1", "h1", "p1", "c2", "h2", "p2", "z3", "h3", "z4", "h4", "o"]
         for layer in self.features:

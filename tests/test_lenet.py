@@ -116,3 +116,15 @@ def test_memory_prediction_for_lenet_is_within_10_percent_of_tracemalloc(variant
     for key, value in (("training_bytes", predicted.training_bytes),
                        ("prediction_bytes", predicted.prediction_bytes)):
         assert abs(value / measured[key] - 1) < 0.10, (key, value, measured[key])
+
+
+def test_explain_writes_lenets_gradients_as_correlations_and_transposed_convolutions():
+    from chainrule.viz.derivation import explain
+
+    model = LeNet(784, 10, "relu", seed=0)
+    x = cr.tensor(np.random.default_rng(0).random((2, 784), dtype=np.float32), name="x")
+    text = str(explain(model.objective(x, np.array([1, 2]))))
+    assert "c1 = conv(image, features.0.weight) + features.0.bias   (2, 6, 28, 28)" in text
+    assert "= corr(p1, dL/dc2)" in text and "(16, 6, 5, 5)" in text
+    assert "= conv^T(dL/dc2, features.3.weight)" in text
+    assert "maxpool^T(dL/dp2)" in text
