@@ -189,17 +189,17 @@ def _argmax(ans, x, *, kernel_size, stride, padding, dilation, ceil_mode):
     out, extent = _geometry(x.shape, kernel_size, stride, padding, dilation, ceil_mode)
     xp_ = _padded(x, padding, extent, -np.inf)
     kh, kw = kernel_size
-    n, c = x.shape[:2]
-    s_n, s_c, s_h, s_w = xp_.strides
-    view = B.xp.lib.stride_tricks.as_strided(        # (N, C, Ho, Wo, kh, kw), read only
-        xp_, (n, c) + out + (kh, kw), (s_n, s_c, s_h * stride[0], s_w * stride[1],
-                                       s_h * dilation[0], s_w * dilation[1]), writeable=False)
-    which = view.reshape(n, c, out[0], out[1], kh * kw).argmax(axis=-1)
-    rows = (B.xp.arange(out[0])[:, None] * stride[0] - padding[0]
-            + (which // kw) * dilation[0])
-    cols = (B.xp.arange(out[1])[None, :] * stride[1] - padding[1]
-            + (which % kw) * dilation[1])
-    return (rows * x.shape[3] + cols,)
+    which = B.xp.zeros(ans.shape, dtype=np.int32)
+    for k in range(kh * kw - 1, 0, -1):             # backwards, so the first maximum wins
+        i, j = divmod(k, kw)
+        B.xp.copyto(which, k, where=_slice(xp_, i, j, stride, dilation, out) == ans)
+    B.xp.copyto(which, 0, where=_slice(xp_, 0, 0, stride, dilation, out) == ans)
+    base = ((B.xp.arange(out[0], dtype=np.int32)[:, None] * stride[0] - padding[0])
+            * x.shape[3] + B.xp.arange(out[1], dtype=np.int32)[None, :] * stride[1]
+            - padding[1])
+    offsets = B.xp.asarray([(k // kw) * dilation[0] * x.shape[3] + (k % kw) * dilation[1]
+                            for k in range(kh * kw)], dtype=np.int32)
+    return (base + offsets[which],)
 
 
 def _overlap(kernel_size, stride, dilation) -> bool:
