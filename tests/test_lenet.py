@@ -128,3 +128,29 @@ def test_explain_writes_lenets_gradients_as_correlations_and_transposed_convolut
     assert "= corr(p1, dL/dc2)" in text and "(16, 6, 5, 5)" in text
     assert "= conv^T(dL/dc2, features.3.weight)" in text
     assert "maxpool^T(dL/dp2)" in text
+
+
+def test_lenet_data_parallel_on_two_ranks_matches_one_process(tmp_path):
+    import os
+    import subprocess
+    from pathlib import Path
+
+    from chainrule.distributed import mpi_missing, mpiexec_command, mpiexec_path
+
+    missing = mpi_missing() or (None if mpiexec_path() else "no mpiexec")
+    if missing:
+        pytest.skip(f"MPI is not available: {missing}")
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1",
+           "OPENBLAS_NUM_THREADS": "1"}
+    flags = ["-m", "chainrule", "train", "--model", "lenet-relu", "--dataset", "digits",
+             "--batch-size", "256", "--epochs", "1", "--no-progress"]
+    for ranks in (1, 2):
+        run = subprocess.run(mpiexec_command(ranks, *flags, "--out", str(tmp_path / str(ranks))),
+                             capture_output=True, text=True, env=env, timeout=300)
+        assert run.returncode == 0, run.stderr
+    a, _ = load_checkpoint(tmp_path / "1" / CHECKPOINT)
+    b, meta = load_checkpoint(tmp_path / "2" / CHECKPOINT)
+    assert meta["step"] == 6 and "model.features.0.weight" in b
+    for key in a:              # float32: the same steps, summed in another order
+        np.testing.assert_allclose(a[key], b[key], rtol=1e-4, atol=1e-5, err_msg=key)
