@@ -174,7 +174,8 @@ class Pipeline:
         return self.stage.parameters()
 
     def _start_send(self, array: Any, dest: int, tag: int) -> tuple:
-        """Start sending ``array``; the (request, buffer) pair keeps it alive until
+        """Start sending ``array`` (a plain array, ``t.numpy()``: a ``t.data`` view would keep
+        ``t`` and its graph alive); the (request, buffer) pair keeps it alive until
         :meth:`_finish_send`."""
         buffer = np.ascontiguousarray(backend.to_numpy(array))
         self.bytes_sent += buffer.nbytes
@@ -222,9 +223,9 @@ class Pipeline:
                         rank - 1, i, self.dtype, part.stop - part.start)))
                 out = self.stage(inp)
                 if self.last:
-                    outputs.append(backend.to_numpy(out.data))
+                    outputs.append(out.numpy())
                 else:
-                    sends.append(self._start_send(out.data, rank + 1, i))
+                    sends.append(self._start_send(out.numpy(), rank + 1, i))
         for sending in sends:
             self._finish_send(sending)
         if not self.last:
@@ -261,10 +262,10 @@ class Pipeline:
                 out = self.stage(inp)
                 if self.last:
                     losses[i] = self.loss(out, np.asarray(y)[slices[i]]) * (rows / total)
-                    logits[i] = backend.to_numpy(out.data)
+                    logits[i] = out.numpy()       # the array alone, not its tensor
                 busy += time.perf_counter() - t0
                 if not self.last:
-                    forward_sends[i] = self._start_send(out.data, rank + 1, i)
+                    forward_sends[i] = self._start_send(out.numpy(), rank + 1, i)
                 inputs[i], outputs[i] = inp, out
                 continue
             if self.last:
@@ -280,7 +281,8 @@ class Pipeline:
             busy += time.perf_counter() - t0
             if not self.first:
                 self._finish_send(backward_send)     # at most one gradient in flight
-                backward_send = self._start_send(inputs[i].grad.data, rank - 1, count + i)
+                backward_send = self._start_send(inputs[i].grad.numpy(), rank - 1,
+                                                 count + i)
             inputs[i] = outputs[i] = losses[i] = None   # this micro-batch's graph can go now
         t0 = time.perf_counter()
         self.penalty = self._penalize()

@@ -6,8 +6,8 @@ part of :meth:`chainrule.distributed.Pipeline.step`, in its schedule's order
 (:func:`~chainrule.distributed.pipeline.schedule_order`, GPipe or 1F1B), on array sizes with
 :mod:`chainrule.memory.simulate`'s walks.  A forward holds its input, its saved values and
 its output; a backward holds the gradient received, the first walk makes each ``.grad``, the
-later ones add into it in place as the engine does (``p.grad += g`` the moment ``g`` is
-made), and the input gradient sent back lives until the next one is sent.  What the
+later ones sum into it out of place as the engine does (``p.grad = p.grad + g`` the moment
+``g`` is made), and the input gradient sent back lives until the next one is sent.  What the
 step's variables keep is kept too: the last forward's input and output (``inp``, ``out``), the
 last gradient received (``g``), on the last stage every micro-batch's logits.  Then the
 weight-decay penalty's backward (:data:`PENALTY_TEMPORARIES` times the largest weight beside
@@ -33,9 +33,9 @@ from .pipeline import micro_batch_slices, schedule_order
 
 __all__ = ["StageCost", "stage_cost", "stage_flops", "PENALTY_TEMPORARIES"]
 
-# backpropagating lambda/2 sum(W**2) for one weight W holds about |W| beside the gradients
-# (2 W g, added into .grad in place; measured 1.0 |W| with tracemalloc)
-PENALTY_TEMPORARIES = 1
+# backpropagating lambda/2 sum(W**2) for one weight W holds about 2 |W| beside the gradients
+# (2 W g and the new .grad sum, out of place: measured 2.0 |W| with tracemalloc)
+PENALTY_TEMPORARIES = 2
 
 
 @dataclass
@@ -118,11 +118,12 @@ class _Log(Heap):
 
 
 def _accumulating(heap: Heap, log: _Log, merged: set[int]) -> None:
-    """Apply a later micro-batch's backward walk to ``heap``, its parameter gradients added
-    into the ``.grad`` already there as the engine does (in place, ``p.grad += g``, as no
-    one else holds a stage's ``.grad``).  The walk kept each ``g`` (ids in ``merged``) to
-    return it, with one last hold that nothing drops: that hold is skipped, so ``g`` lives
-    until the walk lets it go, beside the ``.grad`` it was added to."""
+    """Apply a later micro-batch's backward walk to ``heap``, its parameter gradients summed
+    into the ``.grad`` an earlier backward made, out of place as the engine does
+    (``p.grad = p.grad + g`` as soon as ``g`` is made).  The walk kept each ``g`` (ids in
+    ``merged``) to return it, with one last hold that nothing drops; instead, there, the new
+    sum is alive with the old ``.grad`` and ``g`` for an instant, then replaces the old
+    ``.grad`` (same bytes)."""
     final = {id(arg): k for k, (kind, arg) in enumerate(log.events)
              if kind == "hold" and id(arg) in merged}
     for k, (kind, arg) in enumerate(log.events):
@@ -131,7 +132,7 @@ def _accumulating(heap: Heap, log: _Log, merged: set[int]) -> None:
         elif kind == "forget":
             heap.forget(arg)
         elif kind == "hold" and final.get(id(arg)) == k:
-            continue                             # added into the .grad: no new array
+            heap.touch(arg.nbytes)               # old .grad + g + the new sum
         elif kind == "hold":
             heap.hold(arg)
         else:
