@@ -230,7 +230,10 @@ def one_epoch(tmp_path_factory):
 
 @pytest.mark.parametrize(("flag", "value", "saved"), [("--lr", "0.5", "0.05"),
                                                       ("--hidden", "8", "16"),
-                                                      ("--batch-size", "16", "64")])
+                                                      ("--batch-size", "16", "64"),
+                                                      # named, though equal to the default
+                                                      ("--hidden", "256", "16"),
+                                                      ("--lr", "0.1", "0.05")])
 def test_resume_with_a_different_setting_is_refused_naming_both_values(one_epoch, flag, value,
                                                                        saved):
     before = (one_epoch / CHECKPOINT).read_bytes()

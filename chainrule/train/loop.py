@@ -46,7 +46,8 @@ import numpy as np
 
 from ..distributed import DataParallel, world
 from ..errors import ChainruleError
-from .config import CHECKPOINT, CURVE, GRAPH, MEMORY, METRICS, Config, stop_on_signals
+from .config import (CHECKPOINT, CURVE, FIXED_BY_CHECKPOINT, GRAPH, MEMORY, METRICS, Config,
+                     stop_on_signals)
 from .pipeline import PipelineRun
 from .run import PAGE, Run, TrainingDiverged, evaluate
 
@@ -58,21 +59,15 @@ def _say(config: Config, text: str) -> None:
         print(text, flush=True)
 
 
-# the settings a checkpoint fixes, as (Config field, flag); --resume refuses a different value
-_FIXED_BY_CHECKPOINT = (("lr", "--lr"), ("hidden", "--hidden"), ("batch_size", "--batch-size"),
-                        ("weight_decay", "--weight-decay"), ("layers", "--layers"),
-                        ("dtype", "--dtype"), ("seed", "--seed"))
-
-
-def _refuse_conflicts(config: Config, run: Run) -> None:
+def _refuse_conflicts(config: Config, run: Run, given: frozenset) -> None:
     """One line naming every flag whose value differs from the checkpoint's.
 
-    A value equal to :class:`Config`'s default (or None) counts as not given, so it takes the
-    checkpoint's value without complaint."""
+    A setting counts as given when it is in ``given`` (the command line named it) or differs
+    from :class:`Config`'s default; the others take the checkpoint's value."""
     defaults = {f.name: f.default for f in dataclasses.fields(Config)}
     said = [(flag, getattr(config, name), getattr(run.config, name))
-            for name, flag in _FIXED_BY_CHECKPOINT
-            if getattr(config, name) not in (None, defaults[name])
+            for name, flag in FIXED_BY_CHECKPOINT.items()
+            if (name in given or getattr(config, name) not in (None, defaults[name]))
             and getattr(config, name) != getattr(run.config, name)]
     if config.dataset is not None and config.dataset != run.dataset:
         said.append(("--dataset", config.dataset, run.dataset))
@@ -95,15 +90,19 @@ def _refuse_nonfinite_parameters(run: Run, epoch: int) -> None:
         raise run.diverged(epoch, float("nan"))
 
 
-def train(config: Config) -> dict:
-    """Train the chapter's network as ``config`` says; return the metrics written."""
+def train(config: Config, given: frozenset = frozenset()) -> dict:
+    """Train the chapter's network as ``config`` says; return the metrics written.
+
+    ``given``: the :data:`FIXED_BY_CHECKPOINT` settings the user named (the command line
+    passes them), so that ``--resume`` refuses a named value that differs from the
+    checkpoint's even when it equals the default."""
     with stop_on_signals() as caught:          # from the start: no Ctrl-C goes unhandled
         comm = world(True if config.pipeline else config.distributed)
         kind = PipelineRun if config.pipeline else Run
         with comm.agree() if comm else contextlib.nullcontext():   # bad input: all ranks fail
             run = kind(config, comm)                # (no MPI calls in there, but agree's own)
             if config.resume:
-                _refuse_conflicts(config, run)
+                _refuse_conflicts(config, run, given)
         if comm is not None and not config.pipeline:    # rank 0's parameters on every rank
             run.parallel = DataParallel(run.model, comm)
         config = run.config
