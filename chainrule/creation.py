@@ -96,15 +96,15 @@ def _make(array, requires_grad, name) -> Tensor:
 def zeros(*shape, dtype=None, requires_grad=False, name=None, size=None) -> Tensor:
     """A tensor of zeros (``zeros(2, 3)`` or ``zeros((2, 3))``)."""
     dtype = _dtype("zeros", default_float() if dtype is None else dtype)
-    return _make(B.xp.zeros(_shape(shape if size is None else (size,),
-        "zeros", dtype), dtype=dtype), requires_grad, name)
+    shape = _shape(shape if size is None else (size,), "zeros", dtype)
+    return _make(B.xp.zeros(shape, dtype=dtype), requires_grad, name)
 
 
 def ones(*shape, dtype=None, requires_grad=False, name=None, size=None) -> Tensor:
     """A tensor of ones."""
     dtype = _dtype("ones", default_float() if dtype is None else dtype)
-    return _make(B.xp.ones(_shape(shape if size is None else (size,),
-        "ones", dtype), dtype=dtype), requires_grad, name)
+    shape = _shape(shape if size is None else (size,), "ones", dtype)
+    return _make(B.xp.ones(shape, dtype=dtype), requires_grad, name)
 
 
 def full(shape, value, dtype=None, requires_grad=False, name=None) -> Tensor:
@@ -261,16 +261,16 @@ random = Random()
 def randn(*shape, dtype=None, requires_grad=False, name=None, size=None) -> Tensor:
     """Standard normal samples from ``cr.random``; ``dtype`` must be a float type."""
     dtype = _dtype("randn", default_float() if dtype is None else dtype, floating=True)
-    data = random.generator.standard_normal(_shape(shape if size is None else (size,),
-        "randn", dtype)).astype(dtype)
+    shape = _shape(shape if size is None else (size,), "randn", dtype)
+    data = random.generator.standard_normal(shape).astype(dtype)
     return _make(B.xp.asarray(data), requires_grad, name)
 
 
 def rand(*shape, dtype=None, requires_grad=False, name=None, size=None) -> Tensor:
     """Uniform samples in [0, 1) from ``cr.random``; ``dtype`` must be a float type."""
     dtype = _dtype("rand", default_float() if dtype is None else dtype, floating=True)
-    data = random.generator.random(_shape(shape if size is None else (size,),
-        "rand", dtype)).astype(dtype)
+    shape = _shape(shape if size is None else (size,), "rand", dtype)
+    data = random.generator.random(shape).astype(dtype)
     return _make(B.xp.asarray(data), requires_grad, name)
 
 

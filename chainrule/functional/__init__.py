@@ -181,7 +181,10 @@ def log_softmax(x, axis=-1, *, dim=None) -> Tensor:
 def softmax(x, axis=-1, *, dim=None) -> Tensor:
     """``exp(x) / sum(exp(x))`` over ``axis`` (``dim``), stable for large logits (fused)."""
     axis = axis if dim is None else dim
-    return LOSS.softmax(x, axis=_axes(x, axis, "softmax")[0])
+    axes = _axes(x, axis, "softmax")
+    if not axes:                        # a 0-d tensor: one element, probability 1
+        return exp(x - x)
+    return LOSS.softmax(x, axis=axes[0])
 
 
 def softmax_composite(x, axis=-1) -> Tensor:

@@ -169,3 +169,17 @@ def test_bad_calls_are_typed_errors():
         cr.div(x, 2, rounding_mode="up")
     with pytest.raises(cr.ShapeError, match="norm: p="):
         x.norm(p="nuc")
+
+
+@needs_torch
+@pytest.mark.parametrize("name", ["sum", "mean", "max", "argmax", "softmax", "log_softmax",
+                                  "cumsum", "prod", "logsumexp", "squeeze", "unsqueeze"])
+@pytest.mark.parametrize("dim", [0, -1])
+def test_a_0d_tensor_takes_dim_0_and_minus_1(name, dim):
+    results = []
+    for m in (cr, torch):
+        s = m.tensor(2.0, requires_grad=True)
+        out = getattr(s, name)(dim)
+        out = out[0] if isinstance(out, tuple) else out
+        results.append((tuple(out.shape), float(out.detach())))
+    assert results[0] == results[1]
