@@ -54,7 +54,22 @@ CASES = {
                          "float32"),
     "maximum int, float": (lambda m: m.maximum(m.tensor([1, 5]), m.tensor([2.0, 3.0])),
                            "float32"),
+    "eye": (lambda m: m.eye(3, 2), "float32"),
+    "linspace": (lambda m: m.linspace(0, 1, 5), "float32"),
+    "normal": (lambda m: m.normal(0, 0.01, size=(2, 1)), "float32"),
+    "normal of a float64 mean": (lambda m: m.normal(m.zeros(3, dtype=m.float64), 1.0),
+                                 "float64"),
+    "randint": (lambda m: m.randint(0, 5, (3,)), "int64"),
+    "empty": (lambda m: m.empty(2, 3), "float32"),
 }
+
+
+@pytest.mark.skipif(torch is None, reason="PyTorch is not installed")
+@pytest.mark.parametrize("args", [(0, 1, 5), (-2.5, 3.0, 7), (1, 1, 1), (3, -1, 4)])
+def test_linspace_and_eye_values_are_pytorchs(args):
+    np.testing.assert_allclose(cr.linspace(*args).numpy(), torch.linspace(*args).numpy(),
+                               rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(cr.eye(args[2], 3).numpy(), torch.eye(args[2], 3).numpy())
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
