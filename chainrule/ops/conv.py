@@ -82,6 +82,35 @@ def _by_group(g, groups):
     return B.xp.swapaxes(g.reshape(n, o, -1), 0, 1).reshape(groups, o // groups, -1)
 
 
+def _strided(a, shape, strides, writeable=False):
+    return B.xp.lib.stride_tricks.as_strided(a, shape, strides, writeable=writeable)
+
+
+def wide_cols(x, k, padding, dilation, groups):
+    """Stride 1: the columns over rows of the padded width, (groups, C/groups * kh * kw,
+    N * Q) with ``Q = (Ho - 1) * Wp + Wo``: for each channel and kernel offset, one run of Q
+    consecutive elements of the padded image (a fast copy); the columns past Wo in each row
+    are computed and dropped.  Returns the columns, (Ho, Wo), Q and Wp."""
+    xp_ = B.xp.ascontiguousarray(_pad(x, padding))
+    n, c, hp, wp = xp_.shape
+    ho, wo = hp - dilation[0] * (k[0] - 1), wp - dilation[1] * (k[1] - 1)
+    if ho < 1 or wo < 1:
+        raise ValueError(f"the dilated kernel {tuple(k)} is larger than the padded input")
+    q, s = (ho - 1) * wp + wo, xp_.itemsize
+    view = _strided(xp_, (c, k[0], k[1], n, q),
+                    (hp * wp * s, dilation[0] * wp * s, dilation[1] * s, c * hp * wp * s, s))
+    return view.reshape(groups, (c // groups) * k[0] * k[1], n * q), (ho, wo), q, wp
+
+
+def _wide(g, q, wp, groups):
+    """(N, O, Ho, Wo) laid out as (groups, O/groups, N * Q) rows of width Wp, zero between."""
+    n, o, ho, wo = g.shape
+    out = B.xp.zeros((o, n, q), dtype=g.dtype)
+    s = out.itemsize
+    _strided(out, (n, o, ho, wo), (q * s, n * q * s, wp * s, s), writeable=True)[...] = g
+    return out.reshape(groups, o // groups, n * q)
+
+
 def _conv2d(x, w, *, stride, padding, dilation, groups):
     _check(x, w, groups, "conv2d")
     n, c = x.shape[:2]
@@ -89,6 +118,12 @@ def _conv2d(x, w, *, stride, padding, dilation, groups):
     if c != cg * groups or o % groups:
         raise ValueError(f"x has {c} channels and w.shape[1] * groups = {cg} * {groups}; "
                          f"they must be equal, and O={o} divisible by groups")
+    if stride == (1, 1):
+        cols, (ho, wo), q, wp = wide_cols(x, (kh, kw), padding, dilation, groups)
+        out = B.xp.matmul(w.reshape(groups, o // groups, -1), cols).reshape(o, n, q)
+        s = out.itemsize
+        out = _strided(out, (n, o, ho, wo), (q * s, n * q * s, wp * s, s))
+        return B.xp.ascontiguousarray(out)
     cols, (ho, wo) = im2col(x, (kh, kw), stride, padding, dilation, groups)
     out = B.xp.matmul(w.reshape(groups, o // groups, -1), cols)      # one product per group
     out = B.xp.swapaxes(out.reshape(o, n, ho * wo), 0, 1)
@@ -98,10 +133,14 @@ def _conv2d(x, w, *, stride, padding, dilation, groups):
 def _conv2d_weight(x, g, *, wshape, stride, padding, dilation, groups):
     _check(x, g, groups, "conv2d_weight")
     o, cg, kh, kw = wshape
-    cols, out = im2col(x, (kh, kw), stride, padding, dilation, groups)
+    if stride == (1, 1):
+        cols, out, q, wp = wide_cols(x, (kh, kw), padding, dilation, groups)
+    else:
+        cols, out = im2col(x, (kh, kw), stride, padding, dilation, groups)
     if g.shape != (x.shape[0], o) + out:
         raise ValueError(f"g must have conv2d's output shape {(x.shape[0], o) + out}")
-    dw = B.xp.matmul(_by_group(g, groups), B.xp.swapaxes(cols, 1, 2))
+    lhs = _wide(g, q, wp, groups) if stride == (1, 1) else _by_group(g, groups)
+    dw = B.xp.matmul(lhs, B.xp.swapaxes(cols, 1, 2))
     return dw.reshape(wshape)
 
 
@@ -124,8 +163,19 @@ def _conv_transpose2d(x, w, *, stride, padding, output_padding, dilation, groups
     h, wd = hp - 2 * padding[0], wp - 2 * padding[1]
     if h < 1 or wd < 1:
         raise ValueError(f"padding={padding} leaves no output")
-    cols = B.xp.matmul(B.xp.swapaxes(w.reshape(groups, og, cg * kh * kw), 1, 2),
-                       _by_group(x, groups))                    # (G, C/G * kh * kw, N * P)
+    wt = B.xp.swapaxes(w.reshape(groups, og, cg * kh * kw), 1, 2)
+    if stride == (1, 1):                          # col2im by runs of the padded width
+        q = (ho - 1) * wp + wo
+        cols = B.xp.matmul(wt, _wide(x, q, wp, groups)).reshape(groups * cg, kh, kw, n, q)
+        out = B.xp.zeros((groups * cg, n, hp * wp), dtype=cols.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                start = i * dh * wp + j * dw
+                out[:, :, start:start + q] += cols[:, i, j]
+        out = B.xp.swapaxes(out.reshape(groups * cg, n, hp, wp), 0, 1)
+        out = out[:, :, padding[0]:padding[0] + h, padding[1]:padding[1] + wd]
+        return B.xp.ascontiguousarray(out)
+    cols = B.xp.matmul(wt, _by_group(x, groups))                # (G, C/G * kh * kw, N * P)
     cols = cols.reshape(groups * cg, kh, kw, n, ho, wo)
     out = B.xp.zeros((groups * cg, n, hp, wp), dtype=cols.dtype)
     for i in range(kh):                                           # col2im: one add per offset
