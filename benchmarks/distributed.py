@@ -15,10 +15,16 @@ Three measurements, each in subprocesses started with the ``mpiexec`` of this en
    against 1 process with 2 (on 2 cores, BLAS threads already use both):
    ``efficiency = T(1 process) / (2 * T(2 ranks))``.  Also a pipelined run
    (``--pipeline``, 2 ranks, 4 micro-batches): its epoch time and accuracy beside one process.
-3. **Pipeline bubble**: an MLP 784-256-256-256-10 on 2 stages, batch 256, at 2, 4 and 8
-   micro-batches: :attr:`~chainrule.distributed.Pipeline.bubble` (the fraction of a step a
-   stage waits), median over steps, mean over the 2 stages; beside GPipe's
-   ``(k - 1) / (m + k - 1)`` and the step time of the whole MLP in one process.
+3. **Pipeline schedules**: an MLP 784-256-256-256-10 on 2 and 4 stages, batch 256, GPipe
+   and 1F1B at 2, 4 and 8 micro-batches: the step time (the slowest rank's median),
+   :attr:`~chainrule.distributed.Pipeline.bubble` (the fraction of a step a stage waits,
+   median over steps, mean over the stages) beside the ideal ``(k - 1) / (m + k - 1)``, and
+   each stage's peak memory (parameters, its part of the batch, and :mod:`tracemalloc`'s
+   peak of one warm step with its update) beside the planner's prediction.  4 ranks share
+   2 cores here, so their times say little.
+4. **Restart**: ``chainrule launch -n 2 --max-restarts 1 -- train --checkpoint-every 20``,
+   one rank killed with SIGKILL: seconds from the kill until every rank has ended and the
+   restart begins, and until the restarted job is training again.
 """
 
 from __future__ import annotations
@@ -98,11 +104,16 @@ def _worker_allreduce(out: Path, steps: int) -> None:
 
 
 def _worker_bubble(out: Path, steps: int) -> None:
-    """Pipeline steps of the MLP at each micro-batch count (2 ranks), or plain steps (1)."""
+    """Pipeline steps of the MLP for each schedule and micro-batch count (k ranks), or plain
+    steps (1): step time, bubble, and each stage's peak memory beside the planner's."""
+    import gc
+    import tracemalloc
+
     import numpy as np
 
     from chainrule import functional as F
-    from chainrule.distributed import Comm, Pipeline
+    from chainrule.distributed import SCHEDULES, Comm, Pipeline
+    from chainrule.distributed.planner import stage_cost
     from chainrule.models import MLP
     from chainrule.optim import SGD
 
@@ -122,25 +133,86 @@ def _worker_bubble(out: Path, steps: int) -> None:
             optimizer.step()
             times.append(time.perf_counter() - started)
         report["one_process_step"] = statistics.median(times[10:])
-    for m in MICRO_BATCHES if comm.size > 1 else ():
-        pipe = Pipeline(model.layers, comm, micro_batches=m)
-        optimizer = SGD(pipe.parameters(), lr=0.01)
-        bubbles, times = [], []
-        comm.barrier()
-        for number in range(5 + steps):
-            started = time.perf_counter()
-            optimizer.zero_grad()
-            pipe.step(x, y)
-            optimizer.step()
-            if number >= 5:
-                times.append(time.perf_counter() - started)
-                bubbles.append(pipe.bubble)
-        every = comm.gather((statistics.median(bubbles), statistics.median(times)))
-        if comm.is_root:
-            report[str(m)] = {"bubble_per_rank": [b for b, _ in every],
-                              "step": max(t for _, t in every)}
+    for schedule in SCHEDULES if comm.size > 1 else ():
+        for m in MICRO_BATCHES:
+            pipe = Pipeline(model.layers, comm, micro_batches=m, schedule=schedule)
+            optimizer = SGD(pipe.parameters(), lr=0.01)
+            bubbles, times, peak = [], [], 0
+            comm.barrier()
+            for number in range(6 + steps):
+                traced = number == 4                   # one step, warm, not timed
+                if traced:
+                    gc.collect()
+                    tracemalloc.start()
+                started = time.perf_counter()
+                optimizer.zero_grad()
+                pipe.step(x, y)
+                optimizer.step()
+                if traced:
+                    peak = tracemalloc.get_traced_memory()[1]
+                    tracemalloc.stop()
+                elif number >= 6:
+                    times.append(time.perf_counter() - started)
+                    bubbles.append(pipe.bubble)
+            start, stop = pipe.bounds[comm.rank]
+            held = sum(p.data.nbytes for p in pipe.parameters())
+            held += (x.nbytes if pipe.first else 0) + (y.nbytes if pipe.last else 0)
+            planned = stage_cost(model.layers, start, stop, 256, m, schedule=schedule,
+                                 stage=comm.rank, stages=comm.size, weight_decay=False,
+                                 input_itemsize=4).peak_bytes
+            every = comm.gather((statistics.median(bubbles), statistics.median(times),
+                                 held + peak, planned))
+            if comm.is_root:
+                report[f"{schedule} {m}"] = {
+                    "bubble_per_rank": [e[0] for e in every],
+                    "step": max(e[1] for e in every),
+                    "peak_per_rank": [e[2] for e in every],
+                    "planned_per_rank": [e[3] for e in every]}
     if comm.is_root:
         out.write_text(json.dumps(report))
+
+
+def _restart_timing(folder: Path, kill_after: float = 3.0) -> dict:
+    """``chainrule launch -n 2 --max-restarts 1`` on Fashion-MNIST (digits if missing) with a
+    checkpoint every 20 steps; rank 1 is sent SIGKILL ``kill_after`` seconds into training.
+    Times from the kill to the supervisor's restart line (every rank ended) and to the
+    restarted job's first line about its ranks (its setup done, training again)."""
+    import signal
+    import threading
+
+    out = folder / "restart"
+    command = [sys.executable, "-m", "chainrule", "launch", "-n", "2", "--max-restarts", "1",
+               "--", "train", "--no-progress", "--epochs", "2", "--checkpoint-every", "20",
+               "--out", str(out)]
+    job = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           env=_env(1), cwd=ROOT)
+    seen: list[tuple[float, str]] = []
+
+    def read(stream) -> None:
+        for line in stream:
+            seen.append((time.monotonic(), line))
+
+    readers = [threading.Thread(target=read, args=(s,), daemon=True)
+               for s in (job.stdout, job.stderr)]
+    for reader in readers:
+        reader.start()
+    while not any("rank:pid" in line for _, line in seen):
+        if job.poll() is not None:
+            raise RuntimeError("the launched job ended before training")
+        time.sleep(0.05)
+    line = next(line for _, line in seen if "rank:pid" in line)
+    pid = int(line.split("rank:pid ")[1].split()[1].split(":")[1].rstrip(")"))
+    time.sleep(kill_after)
+    killed = time.monotonic()
+    os.kill(pid, signal.SIGKILL)
+    status = job.wait(timeout=1800)
+    for reader in readers:
+        reader.join()
+    restart = next(t for t, line in seen if "restarting from" in line)
+    again = [t for t, line in seen if "rank:pid" in line][1]
+    said = next(line for _, line in seen if "restarting from" in line).strip()
+    return {"status": status, "line": said, "to_restart_s": restart - killed,
+            "to_training_s": again - killed}
 
 
 # ------------------------------------------------------------------------------ the driver
@@ -194,7 +266,8 @@ def measure(steps: int, epochs: int) -> dict:
         allreduce = _worker("allreduce", 2, steps, folder)
         single = _worker("allreduce", 1, steps, folder)
         plain = _worker("bubble", 1, steps, folder)
-        bubble = _worker("bubble", 2, steps, folder)
+        pipelines = {k: _worker("bubble", k, steps, folder) for k in (2, 4)}
+        restart = _restart_timing(folder)
         runs = {"1 process, 1 thread": _train(1, 1, epochs, folder),
                 "1 process, 2 threads": _train(1, 2, epochs, folder),
                 "2 ranks, data-parallel": _train(2, 1, epochs, folder),
@@ -217,19 +290,24 @@ def measure(steps: int, epochs: int) -> dict:
             "vs_1_thread": runs["1 process, 1 thread"]["fastest_epoch"] / (2 * two),
             "vs_2_threads": runs["1 process, 2 threads"]["fastest_epoch"] / (2 * two),
         },
-        "bubble": {
-            "widths": WIDTHS, "batch": 256, "stages": 2,
+        "pipeline": {
+            "widths": WIDTHS, "batch": 256,
             "one_process_step_ms": plain["one_process_step"] * 1e3,
-            **{m: {"measured": statistics.mean(bubble[m]["bubble_per_rank"]),
-                   "per_rank": bubble[m]["bubble_per_rank"],
-                   "gpipe": 1 / (int(m) + 1), "step_ms": bubble[m]["step"] * 1e3}
-               for m in map(str, MICRO_BATCHES)},
+            **{f"{k} stages, {key}": {
+                "bubble": statistics.mean(r["bubble_per_rank"]),
+                "bubble_per_rank": r["bubble_per_rank"],
+                "ideal_bubble": (k - 1) / (int(key.split()[1]) + k - 1),
+                "step_ms": r["step"] * 1e3,
+                "peak_per_rank": r["peak_per_rank"],
+                "planned_per_rank": r["planned_per_rank"]}
+               for k, report in pipelines.items() for key, r in report.items()},
         },
+        "restart": restart,
     }
 
 
 def _print(result: dict) -> None:
-    a, e, b = result["allreduce"], result["scaling_efficiency"], result["bubble"]
+    a, e = result["allreduce"], result["scaling_efficiency"]
     print(f"benchmarks.distributed on {result['dataset']}, 2 cores:")
     print(f"  allreduce of the chapter's gradients ({a['bytes'] / 1e6:.2f} MB, one call a "
           f"step), 2 ranks: {a['ms_alone']:.2f} ms alone; {a['ms_per_step_in_training']:.2f}"
@@ -241,11 +319,19 @@ def _print(result: dict) -> None:
               f"test accuracy {run['test_accuracy']:.4f}")
     print(f"  scaling efficiency of 2 ranks: {e['vs_1_thread']:.0%} against 1 process with "
           f"1 thread, {e['vs_2_threads']:.0%} against 1 process with 2 threads")
-    print(f"  pipeline bubble, MLP {'-'.join(map(str, b['widths']))}, batch 256, 2 stages "
-          f"(one process: {b['one_process_step_ms']:.1f} ms a step):")
-    for m in map(str, MICRO_BATCHES):
-        print(f"    {m} micro-batches: {b[m]['measured']:.0%} (GPipe {b[m]['gpipe']:.0%}), "
-              f"{b[m]['step_ms']:.1f} ms a step")
+    p = result["pipeline"]
+    print(f"  pipeline, MLP {'-'.join(map(str, p['widths']))}, batch 256 (one process: "
+          f"{p['one_process_step_ms']:.1f} ms a step); peak per stage, measured / planned:")
+    for label, r in p.items():
+        if isinstance(r, dict):
+            peaks = " ".join(f"{a / 2**20:.2f}/{b / 2**20:.2f}"
+                             for a, b in zip(r["peak_per_rank"], r["planned_per_rank"]))
+            print(f"    {label:<22} step {r['step_ms']:6.1f} ms  bubble {r['bubble']:4.0%} "
+                  f"(ideal {r['ideal_bubble']:.0%})  MiB {peaks}")
+    r = result["restart"]
+    print(f"  restart: rank 1 killed; every rank ended and the restart began after "
+          f"{r['to_restart_s']:.2f} s, training again after {r['to_training_s']:.2f} s "
+          f"(exit {r['status']})")
 
 
 def main(argv: list[str] | None = None) -> int:
