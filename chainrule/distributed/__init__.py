@@ -7,6 +7,9 @@ with :class:`Pipeline` (:mod:`chainrule.distributed.pipeline`, the 1F1B or GPipe
 MPI comes from mpi4py with the mpich wheel (``pip install 'chainrule[dist]'``), imported
 when a :class:`Comm` is first made.
 
+``chainrule launch -n 4 --max-restarts 3 -- train --out DIR ...`` restarts a job whose rank
+died from its last checkpoint (:mod:`chainrule.distributed.restart`).
+
 Importing this package installs an exception hook (:func:`install_excepthook`): an uncaught
 exception on any rank prints the rank and the error and aborts the whole job, so one failing
 rank never leaves the others waiting.
