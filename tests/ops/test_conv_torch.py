@@ -132,6 +132,8 @@ AVGPOOL = [  # x shape, kernel, stride, padding, ceil_mode, count_include_pad, d
     ((2, 1, 10, 7), (2, 3), (3, 2), (1, 1), True, True, None),
     ((1, 2, 5, 6), 3, 1, 1, False, False, None),
     ((1, 2, 6, 6), 2, 1, 1, True, True, 3),
+    ((1, 1, 4, 4), 4, None, 1, False, True, None),     # tiles that the padding shifts
+    ((2, 6, 28, 28), 2, 2, 0, False, True, None),      # LeNet's
 ]
 
 
