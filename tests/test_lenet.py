@@ -154,3 +154,15 @@ def test_lenet_data_parallel_on_two_ranks_matches_one_process(tmp_path):
     assert meta["step"] == 6 and "model.features.0.weight" in b
     for key in a:              # float32: the same steps, summed in another order
         np.testing.assert_allclose(a[key], b[key], rtol=1e-4, atol=1e-5, err_msg=key)
+
+
+def test_cli_lenet_relu_takes_its_own_batch_and_learning_rate(tmp_path):
+    import json
+
+    from chainrule.cli import main
+
+    status = main(["train", "--model", "lenet-relu", "--dataset", "digits", "--epochs", "1",
+                   "--no-progress", "--out", str(tmp_path)])
+    assert status == 0
+    config = json.loads((tmp_path / "metrics.json").read_text())["config"]
+    assert (config["model"], config["batch_size"], config["lr"]) == ("lenet-relu", 64, 0.1)

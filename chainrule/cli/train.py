@@ -33,7 +33,8 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
                             "then /usr/share/datasets/fashion-mnist)")
     train.add_argument("--epochs", type=positive_int, default=10, help="epochs (10)")
     train.add_argument("--batch-size", type=positive_int, default=None,
-                       help="minibatch size (256 on Fashion-MNIST, 32 on the digits)")
+                       help="minibatch size (256 on Fashion-MNIST, 32 on the digits; 64 for "
+                            "lenet-relu)")
     train.add_argument("--lr", type=positive_float, default=None,
                        help="learning rate (0.1; 0.9 for lenet, the book's; 0.1 for lenet-relu)")
     train.add_argument("--model", choices=["mlp", "lenet", "lenet-relu"], default="mlp",
@@ -123,6 +124,9 @@ def train_command(args: argparse.Namespace) -> int:
     from ..train import Config, TrainingInterrupted, exit_status, train
 
     given = _given(args)
+    if args.batch_size is None and not args.resume:      # the model's own, where it has one
+        from ..train.config import MODEL_BATCH
+        args.batch_size = MODEL_BATCH.get(args.model)
     check_train_args(args)
     config = Config(dataset=args.dataset, data_dir=args.data_dir, epochs=args.epochs,
                     batch_size=args.batch_size, lr=args.lr, hidden=args.hidden,

@@ -19,7 +19,8 @@ from ..models import MLP, ChapterMLP, LeNet
 
 __all__ = ["Config", "TrainingInterrupted", "build_model", "build_network", "choose_dataset",
            "stop_on_signals", "exit_status", "CHECKPOINT", "METRICS", "CURVE", "GRAPH", "MEMORY",
-           "DEFAULT_BATCH", "MODELS", "DEFAULT_LR"]
+           "DEFAULT_BATCH", "MODELS", "DEFAULT_LR",
+           "MODEL_BATCH"]
 
 CHECKPOINT, METRICS, CURVE = "checkpoint.npz", "metrics.json", "curve.png"
 GRAPH, MEMORY = "graph.svg", "memory.txt"
@@ -29,6 +30,9 @@ DEFAULT_BATCH = {"fashion-mnist": 256, "digits": 32}
 # LeNet with ReLU and max pooling; the learning rate each takes when --lr is not given
 MODELS = ("mlp", "lenet", "lenet-relu")
 DEFAULT_LR = {"mlp": 0.1, "lenet": 0.9, "lenet-relu": 0.1}
+# the batch chainrule train gives a model when --batch-size is not given (else the dataset's):
+# plain SGD at lr 0.1 takes LeNet-ReLU past 0.88 on Fashion-MNIST in 4 epochs at 64
+MODEL_BATCH = {"lenet-relu": 64}
 
 
 class TrainingInterrupted(ChainruleError):
