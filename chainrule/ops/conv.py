@@ -215,28 +215,46 @@ def _conv_samples(rng):
             case((2, 2, 7, 6), (3, 2, 3, 2), stride=(2, 3), padding=(1, 0), dilation=(2, 1))]
 
 
-def _im2col_bytes(step, i=0) -> int:
-    """The padded input, its columns (C * kh * kw, N * Ho * Wo), and the product before it
-    is laid out as (N, O, Ho, Wo), beside the output."""
-    xs, ws = step.in_shapes[0], step.in_shapes[1]
+def _columns(xs, k, out, params) -> tuple[int, int, int]:
+    """Elements of the padded copy of an input of shape ``xs``, of its columns for a kernel
+    ``k`` and output positions ``out``, and the columns' width N * Q (Q: positions per image,
+    rows of the padded width for stride 1)."""
     n, c, h, w = xs
-    ph, pw = step.params["padding"]
+    ph, pw = params["padding"]
     padded = n * c * (h + 2 * ph) * (w + 2 * pw) if ph or pw else 0
-    cols = n * c * ws[2] * ws[3] * step.shape[2] * step.shape[3]
-    return step.itemsize * (padded + cols) + step.nbytes
+    if tuple(params["stride"]) == (1, 1):
+        q = (out[0] - 1) * (w + 2 * pw) + out[1]
+    else:
+        q = out[0] * out[1]
+    return padded, c * k[0] * k[1] * n * q, n * q
+
+
+def _im2col_bytes(step, i=0) -> int:
+    """conv2d: the padded input, its columns and the product (O, N * Q) before it is laid out
+    as (N, O, Ho, Wo), beside the output."""
+    padded, cols, nq = _columns(step.in_shapes[0], step.in_shapes[1][2:], step.shape[2:],
+                                step.params)
+    return step.itemsize * (padded + cols + step.shape[1] * nq)
+
+
+def _weight_bytes(step, i=0) -> int:
+    """conv2d_weight: the padded input, its columns and the output gradient laid out as
+    (O, N * Q)."""
+    padded, cols, nq = _columns(step.in_shapes[0], step.shape[2:], step.in_shapes[1][2:],
+                                step.params)
+    return step.itemsize * (padded + cols + step.shape[0] * nq)
 
 
 def _conv_vjp_bytes(step, i) -> int:
-    """Input gradient: the columns and the padded sum; weight gradient: the columns and the
-    output gradient laid out by group."""
-    n, c, h, w = step.in_shapes[0]
-    kh, kw = step.in_shapes[1][2:]
+    """Input gradient: the output gradient laid out by group, the columns and the padded sum;
+    kernel gradient: as conv2d_weight's forward."""
+    xs, k = step.in_shapes[0], step.in_shapes[1][2:]
+    padded, cols, nq = _columns(xs, k, step.shape[2:], step.params)
     ph, pw = step.params["padding"]
-    cols = n * c * kh * kw * step.shape[2] * step.shape[3]
-    padded = n * c * (h + 2 * ph) * (w + 2 * pw)
     if i == 0:
-        return step.itemsize * (cols + (padded if ph or pw else 0))
-    return step.itemsize * (step.size + cols + (padded if ph or pw else 0))
+        n, c, h, w = xs
+        return step.itemsize * (step.shape[1] * nq + cols + n * c * (h + 2 * ph) * (w + 2 * pw))
+    return step.itemsize * (padded + cols + step.shape[1] * nq)
 
 
 _CONV_BOOK = Book(
@@ -292,7 +310,7 @@ conv2d_weight = Op(
                                  "(1, 3, 2, 2)")],
     hint="dy must have conv2d's output shape for x and a kernel of shape wshape",
     book=Book(forward=lambda n, a: n.call("corr", a[0], a[1])),
-    memory=Memory(forward=_im2col_bytes),
+    memory=Memory(forward=_weight_bytes),
     doc="The gradient of conv2d for its kernel: the columns of ``x`` times the output "
         "gradient ``dy``.")
 
