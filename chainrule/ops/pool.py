@@ -195,17 +195,19 @@ def _argmax(ans, x, *, kernel_size, stride, padding, dilation, ceil_mode):
     out, extent = _geometry(x.shape, kernel_size, stride, padding, dilation, ceil_mode)
     xp_ = _padded(x, padding, extent, -np.inf)
     kh, kw = kernel_size
-    which = B.xp.zeros(ans.shape, dtype=np.int32)
-    for k in range(kh * kw - 1, 0, -1):             # backwards, so the first maximum wins
+    # the first offset k whose element equals the maximum: which = m0 (1 + m1 (1 + ...)),
+    # m_k = "offset k is not the maximum", built backwards in one byte per output
+    which = B.xp.zeros(ans.shape, dtype=np.uint8 if kh * kw < 256 else np.int32)
+    for k in range(kh * kw - 2, -1, -1):
         i, j = divmod(k, kw)
-        B.xp.copyto(which, k, where=_slice(xp_, i, j, stride, dilation, out) == ans)
-    B.xp.copyto(which, 0, where=_slice(xp_, 0, 0, stride, dilation, out) == ans)
+        which += 1
+        which *= _slice(xp_, i, j, stride, dilation, out) != ans
     base = ((B.xp.arange(out[0], dtype=np.int32)[:, None] * stride[0] - padding[0])
             * x.shape[3] + B.xp.arange(out[1], dtype=np.int32)[None, :] * stride[1]
             - padding[1])
     offsets = B.xp.asarray([(k // kw) * dilation[0] * x.shape[3] + (k % kw) * dilation[1]
                             for k in range(kh * kw)], dtype=np.int32)
-    return (base + offsets[which],)
+    return (base + B.xp.take(offsets, which),)
 
 
 def _overlap(kernel_size, stride, dilation) -> bool:
