@@ -24,6 +24,7 @@ __all__ = ["Config", "TrainingInterrupted", "build_model", "build_network", "cho
 
 CHECKPOINT, METRICS, CURVE = "checkpoint.npz", "metrics.json", "curve.png"
 GRAPH, MEMORY = "graph.svg", "memory.txt"
+PAGE = "backprop.html"      # the page that steps through forward and backward (viz.show)
 # the book's batch for Fashion-MNIST's 60,000 images; the 1,437 digits need more, smaller steps
 DEFAULT_BATCH = {"fashion-mnist": 256, "digits": 32}
 # what --model trains: the chapter's MLP, the book's LeNet (sigmoid, average pooling), and

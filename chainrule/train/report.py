@@ -31,9 +31,12 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
+from .. import creation
 from ..storage import atomic_write
+from .config import GRAPH, MEMORY, PAGE
 
-__all__ = ["MEMORY_STEPS", "Costs", "summary", "write_json", "draw_curve"]
+__all__ = ["MEMORY_STEPS", "Costs", "summary", "write_json", "draw_curve", "draw_graph",
+           "write_page", "write_memory_report"]
 
 MEMORY_STEPS = 3
 
@@ -132,3 +135,50 @@ def summary(costs: dict, history: list[dict], partial_seen: int) -> dict:
         "examples_seen": sum(h.get("examples", 0) for h in history) + partial_seen,
         "layout": costs["kind"],
     }
+
+
+def draw_graph(run) -> str:
+    """Draw the model's computational graph on a few examples to ``graph.svg``."""
+    from ..viz import draw
+    from ..viz.render import RendererNotFound
+
+    x = creation.tensor(run.x_test[:8], name="x")
+    y = creation.tensor(run.y_test[:8], name="y")
+    J = run.model.objective(x, y)
+    try:
+        draw(J, run.out / GRAPH)
+        return GRAPH
+    except RendererNotFound:
+        return "graph.dot (no Graphviz renderer to draw graph.svg)"
+    finally:
+        run.model.clear_intermediates()
+
+
+def write_page(run) -> str:
+    """Write the page that steps through the trained model on one test example to
+    ``backprop.html`` (:func:`chainrule.viz.show`; self-contained, opens from file://)."""
+    from ..viz.page import page_html, record
+
+    x = creation.tensor(run.x_test[:1], name="x")
+    y = creation.tensor(run.y_test[:1], name="y")
+    J = run.model.objective(x, y)
+    names = {"x": x, "y": y, **dict(run.model.named_parameters()),
+             **run.model.intermediates, **run.model.last_objective}
+    try:
+        data = record(J, names=names, title=f"Backpropagation through the trained "
+                                             f"network ({run.dataset})")
+    finally:
+        run.model.clear_intermediates()
+    data["subtitle"] = f"one test example (label {int(run.y_test[0])}), after training"
+    with atomic_write(run.out / PAGE) as handle:
+        handle.write(page_html(data).encode("utf-8"))
+    return PAGE
+
+
+def write_memory_report(run) -> str:
+    """Write the predicted memory of one training step and one prediction to memory.txt."""
+    from ..memory.report import predict
+
+    with atomic_write(run.out / MEMORY) as handle:
+        handle.write(f"{predict(run.model, run.config.batch_size)}\n".encode())
+    return MEMORY

@@ -25,14 +25,14 @@ from ..distributed import DataParallel
 from ..errors import AnomalyError, ChainruleError
 from ..optim import SGD, flatten_state_dict, unflatten_state_dict
 from ..replay.capture import compile as capture
-from ..storage import atomic_write, load_checkpoint, save_checkpoint
-from .config import (CHECKPOINT, CURVE, DEFAULT_BATCH, GRAPH, MEMORY, METRICS, Config,
+from ..storage import load_checkpoint, save_checkpoint
+from .config import (CHECKPOINT, CURVE, DEFAULT_BATCH, METRICS, PAGE, Config,
                      TrainingInterrupted, build_model, choose_dataset)
-from .report import Costs, draw_curve, summary, write_json
+from .report import (Costs, draw_curve, draw_graph, summary, write_json, write_memory_report,
+                     write_page)
 
 __all__ = ["Run", "TrainingDiverged", "evaluate", "check_writable", "CHECKPOINT_KEYS", "PAGE"]
 
-PAGE = "backprop.html"      # the page that steps through forward and backward (viz.show)
 
 # what save() writes beside the arrays; a checkpoint with fewer or more is not this program's
 CHECKPOINT_KEYS = frozenset({"config", "dataset", "step", "loader", "rng", "history", "partial",
@@ -351,48 +351,16 @@ class Run:
         return record
 
     def draw_graph(self) -> str:
-        """Draw the model's computational graph on a few examples to ``graph.svg``."""
-        from ..viz import draw
-        from ..viz.render import RendererNotFound
-
-        x = creation.tensor(self.x_test[:8], name="x")
-        y = creation.tensor(self.y_test[:8], name="y")
-        J = self.model.objective(x, y)
-        try:
-            draw(J, self.out / GRAPH)
-            return GRAPH
-        except RendererNotFound:
-            return "graph.dot (no Graphviz renderer to draw graph.svg)"
-        finally:
-            self.model.clear_intermediates()
+        """Draw the model's graph on a few examples to ``graph.svg`` (:mod:`.report`)."""
+        return draw_graph(self)
 
     def write_page(self) -> str:
-        """Write the page that steps through the trained model on one test example to
-        ``backprop.html`` (:func:`chainrule.viz.show`; self-contained, opens from file://)."""
-        from ..viz.page import page_html, record
-
-        x = creation.tensor(self.x_test[:1], name="x")
-        y = creation.tensor(self.y_test[:1], name="y")
-        J = self.model.objective(x, y)
-        names = {"x": x, "y": y, **dict(self.model.named_parameters()),
-                 **self.model.intermediates, **self.model.last_objective}
-        try:
-            data = record(J, names=names, title=f"Backpropagation through the trained "
-                                                 f"network ({self.dataset})")
-        finally:
-            self.model.clear_intermediates()
-        data["subtitle"] = f"one test example (label {int(self.y_test[0])}), after training"
-        with atomic_write(self.out / PAGE) as handle:
-            handle.write(page_html(data).encode("utf-8"))
-        return PAGE
+        """Write ``backprop.html``, the page that steps through the trained model."""
+        return write_page(self)
 
     def write_memory_report(self) -> str:
-        """Write the predicted memory of one training step and one prediction to memory.txt."""
-        from ..memory.report import predict
-
-        with atomic_write(self.out / MEMORY) as handle:
-            handle.write(f"{predict(self.model, self.config.batch_size)}\n".encode())
-        return MEMORY
+        """Write the predicted memory of a training step and a prediction to memory.txt."""
+        return write_memory_report(self)
 
     def write_reports(self) -> dict:
         """The metrics so far; rank 0 writes them (and the curve).  Every rank calls it."""
