@@ -91,7 +91,9 @@ def test_a_constant_zero_exponent_has_a_zero_gradient():
 
 
 def test_the_power_rules_still_pass_second_order_checks_where_they_are_smooth():
-    f = (lambda x, y: x ** y)
+    def f(x, y):
+        return x ** y
+
     args = [np.array([0.5, 1.5]), np.array([2.0, -0.5])]
     assert cr.testing.gradcheck(f, args) and cr.testing.gradgradcheck(f, args)
 
