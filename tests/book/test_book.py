@@ -26,6 +26,10 @@ _SPEC = importlib.util.spec_from_file_location("book_cells", Path(__file__).with
     "book_cells.py"))
 cells = importlib.util.module_from_spec(_SPEC)
 _SPEC.loader.exec_module(cells)
+_SPEC4 = importlib.util.spec_from_file_location("book_cells_ch4", Path(__file__).with_name(
+    "book_cells_ch4.py"))
+cells4 = importlib.util.module_from_spec(_SPEC4)
+_SPEC4.loader.exec_module(cells4)
 
 try:
     import torch as _torch
@@ -84,17 +88,17 @@ CELLS = {
     "linreg_concise": lambda m, v: cells.linreg_concise(m.torch, m.nn, m.F, m.data, v),
     "softmax_scratch": lambda m, v: cells.softmax_scratch(m.torch, m.nn, m.F, m.data, v),
     "softmax_concise": lambda m, v: cells.softmax_concise(m.torch, m.nn, m.F, m.data, v),
-    "mlp_scratch": lambda m, v: cells.mlp_scratch(m.torch, m.nn, m.F, m.data, v),
-    "mlp_concise": lambda m, v: cells.mlp_concise(m.torch, m.nn, m.F, m.data, v),
-    "weight_decay_scratch_0": lambda m, v: cells.weight_decay_scratch(m.torch, m.nn, m.F,
+    "mlp_scratch": lambda m, v: cells4.mlp_scratch(m.torch, m.nn, m.F, m.data, v),
+    "mlp_concise": lambda m, v: cells4.mlp_concise(m.torch, m.nn, m.F, m.data, v),
+    "weight_decay_scratch_0": lambda m, v: cells4.weight_decay_scratch(m.torch, m.nn, m.F,
                                                                       m.data, v, 0),
-    "weight_decay_scratch_3": lambda m, v: cells.weight_decay_scratch(m.torch, m.nn, m.F,
+    "weight_decay_scratch_3": lambda m, v: cells4.weight_decay_scratch(m.torch, m.nn, m.F,
                                                                       m.data, v, 3),
-    "weight_decay_concise_3": lambda m, v: cells.weight_decay_concise(m.torch, m.nn, m.F,
+    "weight_decay_concise_3": lambda m, v: cells4.weight_decay_concise(m.torch, m.nn, m.F,
                                                                       m.data, v, 3),
-    "dropout_scratch_0": lambda m, v: cells.dropout_scratch(m.torch, m.nn, m.F, m.data, v,
+    "dropout_scratch_0": lambda m, v: cells4.dropout_scratch(m.torch, m.nn, m.F, m.data, v,
                                                             0.0, 0.0),
-    "dropout_concise_0": lambda m, v: cells.dropout_concise(m.torch, m.nn, m.F, m.data, v,
+    "dropout_concise_0": lambda m, v: cells4.dropout_concise(m.torch, m.nn, m.F, m.data, v,
                                                             0.0, 0.0),
 }
 
@@ -178,7 +182,7 @@ def test_the_shuffled_book_runs_train(cell):
 @pytest.mark.parametrize("lib", LIBS)
 @pytest.mark.parametrize("kind", ["scratch", "concise"])
 def test_dropout_at_the_books_rates_trains(lib, kind):
-    run = getattr(cells, f"dropout_{kind}")
+    run = getattr(cells4, f"dropout_{kind}")
     random.seed(0)
     m = _modules(lib)
     out = run(m.torch, m.nn, m.F, m.data, _values(True), 0.2, 0.5)
