@@ -6,12 +6,14 @@
     ├── ShapeError (ValueError)     shapes that do not fit an operator
     ├── DTypeError (TypeError)      a dtype an operator cannot take, or differentiating integers
     ├── GraphError (RuntimeError)   misuse of the recorded graph: freed, non-scalar root,
-    │                               unused input, in-place change of a saved value
+    │   │                           unused input, in-place change of a saved value
+    │   └── ReplayError             what a traced function does that a replay cannot repeat
     ├── AnomalyError (FloatingPointError)
     │                               detect_anomaly() found a NaN or an infinity
     ├── GradientCheckError (AssertionError)
     │                               an analytical derivative disagrees with finite differences
-    └── DataError (OSError)         a dataset or checkpoint file is missing, truncated or corrupt
+    ├── DataError (OSError)         a dataset or checkpoint file is missing, truncated or corrupt
+    └── DeviceError (RuntimeError)  a device chainrule cannot compute on (any but the CPU, now)
 
 Each message names the operator (or file), the shapes as Python tuples and the dtypes involved,
 and says what to do about it.  Each class also derives from the built-in exception a NumPy user
@@ -29,6 +31,7 @@ __all__ = [
     "GradientCheckError",
     "DataError",
     "ReplayError",
+    "DeviceError",
 ]
 
 
@@ -62,3 +65,7 @@ class GradientCheckError(ChainruleError, AssertionError):
 
 class DataError(ChainruleError, OSError):
     """A dataset or checkpoint file that is missing, truncated or corrupt."""
+
+
+class DeviceError(ChainruleError, RuntimeError):
+    """A device chainrule cannot compute on (any but the CPU, for now), or devices mixed."""

@@ -11,13 +11,9 @@ backend (CuPy, through :mod:`chainrule.backend`) arrives, so the book's
 
 from __future__ import annotations
 
-from ..errors import ChainruleError
+from ..errors import DeviceError
 
 __all__ = ["device", "DeviceError", "CPU", "cuda"]
-
-
-class DeviceError(ChainruleError, RuntimeError):
-    """A device chainrule cannot compute on (any but the CPU, for now)."""
 
 
 class device:  # noqa: N801  (PyTorch's name)
