@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from ..errors import ChainruleError
+from ..train.config import MODELS
 from .args import UsageError, add_network_options, check_network_fits, output_file
 
 __all__ = ["add_graph_parser", "graph_command"]
@@ -22,6 +23,9 @@ def add_graph_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "graph", help="draw the chapter's network: its computational graph, or with "
                       "--backward the graph backpropagation runs")
+    parser.add_argument("--model", choices=MODELS, default="mlp",
+                        help="mlp: the chapter's network (--hidden, --bias); lenet, "
+                             "lenet-relu: the next chapter's LeNet (mlp)")
     parser.add_argument("--backward", action="store_true",
                         help="draw the backward graph: gradients, VJPs and the saved values "
                              "each reads")
@@ -33,6 +37,22 @@ def add_graph_parser(subparsers) -> argparse.ArgumentParser:
     add_network_options(parser)
     parser.set_defaults(func=graph_command)
     return parser
+
+
+def _model_graph(model: str, batch_size: int | None) -> dict:
+    """The objective of ``model`` (LeNet) on a batch of zeros, with its tensors by name."""
+    import numpy as np
+
+    from ..core.tensor import Tensor
+    from ..train.config import build_network
+
+    net = build_network(model=model)
+    batch_size = batch_size or 1
+    x = Tensor(np.zeros((batch_size, net.inputs), dtype=np.float32), name="x")
+    y = Tensor(np.zeros(batch_size, dtype=np.int64), name="y")
+    J = net.objective(x, y)
+    return {"x": x, "y": y, **dict(net.named_parameters()), **net.intermediates,
+            **net.last_objective, "J": J}
 
 
 def graph_command(args: argparse.Namespace) -> int:
@@ -47,7 +67,8 @@ def graph_command(args: argparse.Namespace) -> int:
         raise UsageError(f"--out {args.out}: cannot make the folder {folder} "
                          f"({exc.strerror or exc}); pass a path in a folder you can write "
                          "to") from None
-    g = build_chapter_graph(batch_size=args.batch_size, hidden=args.hidden, bias=args.bias)
+    g = (build_chapter_graph(batch_size=args.batch_size, hidden=args.hidden, bias=args.bias)
+         if args.model == "mlp" else _model_graph(args.model, args.batch_size))
     try:
         path = draw(g["J"], args.out, backward=args.backward, collapse=not args.expand,
                     names=g)

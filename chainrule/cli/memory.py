@@ -15,7 +15,7 @@ import argparse
 import numpy as np
 
 from ..memory import MemoryReport, format_bytes, measure, predict
-from ..train.config import build_network
+from ..train.config import MODELS, build_network
 from .args import check_fits, non_negative_float, positive_int
 
 __all__ = ["add_memory_parser", "memory_command"]
@@ -28,6 +28,9 @@ def add_memory_parser(subparsers) -> argparse.ArgumentParser:
                        "and of a prediction")
     parser.add_argument("--batch-size", type=positive_int, nargs="+", default=[256],
                         metavar="N", help="one or more batch sizes (256)")
+    parser.add_argument("--model", choices=MODELS, default="mlp",
+                        help="mlp: the chapter's network (--hidden, --layers); lenet, "
+                             "lenet-relu: the next chapter's LeNet (mlp)")
     parser.add_argument("--hidden", type=positive_int, default=256, help="hidden units (256)")
     parser.add_argument("--layers", type=positive_int, default=1,
                         help="hidden layers; 1 is the chapter's network (1)")
@@ -69,20 +72,24 @@ def _block(n: int, predicted: MemoryReport, measured: dict | None) -> list[str]:
 
 def memory_command(args: argparse.Namespace) -> int:
     """Print the predicted (and measured) footprints as ``args`` asks; returns the status."""
-    flags: dict[str, object] = {"--hidden": args.hidden, "--layers": args.layers,
-                                "--inputs": args.inputs, "--classes": args.classes}
-    if args.measure:                    # then each batch is run, not only predicted
-        flags["--batch-size"] = max(args.batch_size)
-    check_fits(flags, args.inputs, args.hidden, args.layers, args.classes,
-               np.dtype(args.dtype).itemsize, max(args.batch_size) if args.measure else 0)
-    sizes = [args.inputs] + [args.hidden] * args.layers + [args.classes]
+    if args.model == "mlp":
+        flags: dict[str, object] = {"--hidden": args.hidden, "--layers": args.layers,
+                                    "--inputs": args.inputs, "--classes": args.classes}
+        if args.measure:                    # then each batch is run, not only predicted
+            flags["--batch-size"] = max(args.batch_size)
+        check_fits(flags, args.inputs, args.hidden, args.layers, args.classes,
+                   np.dtype(args.dtype).itemsize, max(args.batch_size) if args.measure else 0)
     model = build_network(args.hidden, args.layers, args.inputs, args.classes,
-                          weight_decay=args.weight_decay, dtype=args.dtype)
-    widths = "-".join(str(w) for w in sizes)
-    kind = "the chapter's network" if args.layers == 1 else f"an MLP of {args.layers} layers"
+                          weight_decay=args.weight_decay, dtype=args.dtype, model=args.model)
+    if args.model == "mlp":
+        sizes = [args.inputs] + [args.hidden] * args.layers + [args.classes]
+        kind = ("the chapter's network" if args.layers == 1
+                else f"an MLP of {args.layers} layers")
+        kind += ", " + "-".join(str(w) for w in sizes) + ", no bias"
+    else:
+        kind = f"LeNet ({args.model}), {args.inputs} inputs, {args.classes} classes"
     params = sum(p.data.nbytes for p in model.parameters())
-    print(f"chainrule memory: {kind}, {widths}, no bias, {args.dtype}, weight decay "
-          f"{args.weight_decay:g}")
+    print(f"chainrule memory: {kind}, {args.dtype}, weight decay {args.weight_decay:g}")
     print(f"parameters {format_bytes(params)} ({params:,} B), and their gradients as much "
           "again; peaks are beyond the parameters and the input batch")
     for n in args.batch_size:

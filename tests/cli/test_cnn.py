@@ -1,0 +1,34 @@
+"""``chainrule graph`` and ``chainrule memory`` take ``--model lenet`` as ``train`` does."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from chainrule.cli import main
+
+
+@pytest.mark.parametrize("model", ["lenet", "lenet-relu"])
+def test_graph_draws_lenet_with_its_convolutions(model, tmp_path, capsys):
+    out = tmp_path / "lenet.dot"
+    assert main(["graph", "--model", model, "--out", str(out)]) == 0
+    dot = out.read_text()
+    assert "conv2d" in dot and "features.0.weight" in dot and "(6, 1, 5, 5)" in dot
+    assert ("avg_pool2d" if model == "lenet" else "max_pool2d") in dot
+
+
+def test_memory_sizes_lenet(capsys):
+    assert main(["memory", "--model", "lenet", "--batch-size", "1", "256"]) in (0, None)
+    out = capsys.readouterr().out
+    assert out.startswith("chainrule memory: LeNet (lenet)")
+    peaks = [int(m.replace(",", "")) for m in re.findall(r"training step .*?([\d,]+) B", out)]
+    assert len(peaks) == 2 and peaks[1] > 20 * peaks[0]      # it grows with the batch
+
+
+def test_an_unknown_model_is_one_line_on_stderr(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["memory", "--model", "vgg"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "--model" in err[-1] and "Traceback" not in "".join(err)
