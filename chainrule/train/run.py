@@ -376,9 +376,11 @@ class Run:
             return metrics
         write_json(self.out / METRICS, metrics)
         if self.history:
-            net = ("chapter MLP" if self.config.layers == 1
-                   else f"MLP of {self.config.layers} hidden layers")
+            c = self.config
+            net = (f"LeNet ({c.model})" if c.model != "mlp"
+                   else f"chapter MLP, hidden {c.hidden}" if c.layers == 1
+                   else f"MLP of {c.layers} hidden layers of {c.hidden}")
             draw_curve(self.out / CURVE, self.history,
-                       f"{net} on {self.dataset}: hidden {self.config.hidden}, "
-                       f"lr {self.config.lr}, batch {self.config.batch_size} ({self.kind})")
+                       f"{net} on {self.dataset}: lr {c.lr}, batch {c.batch_size} "
+                       f"({self.kind})")
         return metrics
