@@ -24,6 +24,7 @@ and arithmetic on it gives plain arrays.
 
 from __future__ import annotations
 
+import weakref
 from typing import Callable, NamedTuple
 
 import numpy as np
@@ -331,7 +332,8 @@ class ArrayData(np.ndarray):
     def _owner_changed(self) -> None:
         # PyTorch's x.data is outside the graph: no refusal while recording, but the version
         # goes up, so a node that saved the old value still refuses in backward
-        owner = getattr(self, "owner", None)
+        ref = getattr(self, "owner", None)
+        owner = ref() if ref is not None else None
         if owner is not None:
             inplace._bump(owner)
 
@@ -366,7 +368,8 @@ def array_data(tensor):
     if type(data) is not np.ndarray:            # CuPy later: the array itself
         return data
     view = data.view(ArrayData)
-    view.owner = tensor
+    # weakly: `losses.append(J.data)` must not keep J, and the graph behind it, alive
+    view.owner = weakref.ref(tensor)
     return view
 
 

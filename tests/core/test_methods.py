@@ -183,3 +183,19 @@ def test_a_0d_tensor_takes_dim_0_and_minus_1(name, dim):
         out = out[0] if isinstance(out, tuple) else out
         results.append((tuple(out.shape), float(out.detach())))
     assert results[0] == results[1]
+
+
+def test_x_data_does_not_keep_the_tensor_or_its_graph_alive():
+    import gc
+    import weakref
+
+    w = cr.tensor(np.ones((20, 20)), requires_grad=True)
+    J = (cr.tanh(w @ w) ** 2).sum()
+    kept = J.data                       # as `losses.append(J.data)` does
+    ref = weakref.ref(J)
+    del J
+    gc.collect()
+    assert ref() is None and float(kept) > 0
+    b = cr.tensor(np.zeros(3))
+    b.data.fill_(1.0)                   # the in-place idioms still reach the tensor
+    assert b.numpy().tolist() == [1.0, 1.0, 1.0] and b.version == 1
