@@ -184,3 +184,15 @@ def test_an_int_tensor_refuses_a_fractional_in_place_product():
     with pytest.raises(DTypeError, match="mul_"):
         t.mul_(0.5)
     assert t.numpy().tolist() == [1, 2, 3]
+
+
+@pytest.mark.parametrize("x, y", [(np.zeros(0), np.zeros(0)), (np.array([1.0, np.nan]), 2.0),
+                                  (np.array([np.inf, 1.0]), np.array([1.0, np.nan]))],
+                         ids=["empty", "nan", "inf-nan"])
+def test_in_place_arithmetic_on_empty_and_non_finite_values_is_numpys(x, y):
+    for symbol, ufunc in (("add", np.add), ("sub", np.subtract), ("mul", np.multiply)):
+        t = cr.tensor(x.copy())
+        with np.errstate(invalid="ignore"):
+            expected = ufunc(x, y)
+            getattr(t, {"add": "__iadd__", "sub": "__isub__", "mul": "__imul__"}[symbol])(y)
+        np.testing.assert_array_equal(t.numpy(), expected)
