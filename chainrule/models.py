@@ -43,7 +43,7 @@ from .nn.layers import activation as make_activation
 from .nn.module import Module, Sequential, parameter
 from .core.tensor import DISPLAY, Tensor
 
-__all__ = ["ChapterMLP", "MLP", "LeNet"]
+__all__ = ["ChapterMLP", "MLP", "LeNet", "VGG", "CNNS", "build_cnn"]
 
 
 def _named(t: Tensor, name: str) -> Tensor:
@@ -227,7 +227,6 @@ class MLP(_Objective):
         return f"widths={self.widths}, weight_decay={self.weight_decay:g}"
 
 
-
 class LeNet(_Objective):
     """The next chapter's LeNet-5: two convolutions with pooling, then three Linear layers.
 
@@ -323,3 +322,95 @@ class LeNet(_Objective):
     def extra_repr(self) -> str:
         return (f"variant={self.variant!r}, inputs={self.inputs}, "
                 f"weight_decay={self.weight_decay:g}")
+
+
+class VGG(_Objective):
+    """A small VGG-style network: blocks of 3x3 convolutions (padding 1), each followed by
+    ReLU, every block ending in 2x2 max pooling; then a Linear head on the flattened maps.
+
+    ``blocks=((16, 16), (32, 32))`` is two blocks of two convolutions, 16 then 32 channels.
+    The input is (N, inputs) with ``inputs = channels * side**2`` (784: one 28x28 channel;
+    3072 with ``channels=3``: 32x32 colour), or (N, channels, side, side); the side must
+    halve once per block.  ``features`` holds the convolutions, activations and pools,
+    ``classifier`` the Linear layer.  The forward pass names ``c1, h1, c2, h2, p1, c3, ...``
+    (``p`` after each pool) and ``o``.
+
+    >>> net = VGG(seed=0)
+    >>> net(np.zeros((2, 784), dtype=np.float32)).shape, net.classifier[0].in_features
+    ((2, 10), 1568)
+    """
+
+    def __init__(self, inputs: int = 784, outputs: int = 10,
+                 blocks: Sequence[Sequence[int]] = ((16, 16), (32, 32)), channels: int = 1,
+                 weight_decay: float = 0.0, dtype: Any = np.float32,
+                 seed: int | None = None) -> None:
+        super().__init__()
+        self.inputs = positive_count(inputs, "inputs", "VGG")
+        self.outputs = positive_count(outputs, "outputs", "VGG")
+        self.channels = positive_count(channels, "channels", "VGG")
+        self.blocks = [[positive_count(c, "blocks", "VGG") for c in b] for b in blocks]
+        self.side = int(round((self.inputs / self.channels) ** 0.5))
+        shrink = 2 ** len(self.blocks)
+        if (self.channels * self.side ** 2 != self.inputs or self.side % shrink
+                or not all(self.blocks)):
+            raise ShapeError(f"VGG: inputs={inputs} with channels={channels} and "
+                             f"{len(self.blocks)} blocks: inputs must be channels * side**2 "
+                             f"with side a multiple of {shrink} (784 = 1 x 28 x 28 for two "
+                             "blocks), and every block needs a convolution")
+        self.dtype, self.activation = np.dtype(dtype), "relu"
+        self.weight_decay = _check_decay(weight_decay, "VGG")
+        rng = as_generator(seed)
+        layers, self.names, width, k = [], [], self.channels, 0
+        for b, block in enumerate(self.blocks, 1):
+            for c in block:
+                k += 1
+                layers += [Conv2d(width, c, 3, padding=1, dtype=dtype, generator=rng),
+                           make_activation("relu")]
+                self.names += [f"c{k}", f"h{k}"]
+                width = c
+            layers.append(MaxPool2d(2))
+            self.names.append(f"p{b}")
+        self.features = Sequential(*layers)
+        flat = width * (self.side // shrink) ** 2
+        self.classifier = Sequential(Linear(flat, outputs, dtype=dtype, generator=rng))
+        self.name_parameters()
+        self.clear_intermediates()
+
+    def forward(self, x: Any) -> Tensor:
+        """Return the logits ``o`` (N, outputs), or (outputs,) for one image."""
+        x = as_tensor(x, self.dtype)
+        one, c, s = x.ndim == 1, self.channels, self.side
+        if x.ndim in (1, 2) and x.shape[-1] == self.inputs:
+            x = F.reshape(x, (-1, c, s, s))
+        elif x.ndim != 4 or x.shape[1:] != (c, s, s):
+            raise ShapeError(f"VGG: x.shape={x.shape}; expected (N, {self.inputs}), "
+                             f"({self.inputs},) or (N, {c}, {s}, {s})")
+        named: dict[str, Tensor] = {}
+        for name, layer in zip(self.names, self.features):
+            x = named[name] = _named(layer(x), name)
+        x = named["o"] = _named(self.classifier[0](F.reshape(x, (x.shape[0], -1))), "o")
+        self._record(named)
+        return F.reshape(x, x.shape[1:]) if one else x
+
+    def weight_decay_parameters(self) -> list[Tensor]:
+        """Every kernel and the head's weight (no biases)."""
+        return [m.weight for m in (*self.features, *self.classifier) if hasattr(m, "weight")]
+
+    def extra_repr(self) -> str:
+        return (f"blocks={self.blocks}, inputs={self.inputs}, channels={self.channels}, "
+                f"weight_decay={self.weight_decay:g}")
+
+
+CNNS = ("lenet", "lenet-relu", "vgg")     # the convolutional networks the commands size
+
+
+def build_cnn(model: str, inputs: int = 784, classes: int = 10, *, weight_decay: float = 0.0,
+              dtype: Any = np.float32, seed: int = 0) -> LeNet | VGG:
+    """The CNN named ``model`` (one of :data:`CNNS`): the book's LeNet, LeNet-ReLU, or
+    :class:`VGG` with its default blocks."""
+    if model == "vgg":
+        return VGG(inputs, classes, weight_decay=weight_decay, dtype=dtype, seed=seed)
+    if model not in CNNS:
+        raise ShapeError(f"model={model!r}: choose one of {', '.join(CNNS)}")
+    return LeNet(inputs, classes, "book" if model == "lenet" else "relu",
+                 weight_decay=weight_decay, dtype=dtype, seed=seed)

@@ -1,8 +1,9 @@
 """The ``chainrule graph`` command (wired in by :mod:`chainrule.cli.main`).
 
 ``chainrule graph [--backward] [--expand] [--out PATH] [--batch-size N] [--hidden H] [--bias]``
-draws the chapter's network to PATH (``.svg``, ``.png`` or ``.dot``; default
-``chapter-graph.svg``), making PATH's folder when it is missing.
+draws the chapter's network (``--model lenet``, ``lenet-relu``, ``vgg``: a CNN) to PATH
+(``.svg``, ``.png`` or ``.dot``; default ``chapter-graph.svg``), making PATH's folder when it
+is missing.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import sys
 from pathlib import Path
 
 from ..errors import ChainruleError
-from ..train.config import MODELS
+from .memory import CHOICES
 from .args import UsageError, add_network_options, check_network_fits, output_file
 
 __all__ = ["add_graph_parser", "graph_command"]
@@ -23,9 +24,10 @@ def add_graph_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "graph", help="draw the chapter's network: its computational graph, or with "
                       "--backward the graph backpropagation runs")
-    parser.add_argument("--model", choices=MODELS, default="mlp",
+    parser.add_argument("--model", choices=CHOICES, default="mlp",
                         help="mlp: the chapter's network (--hidden, --bias); lenet, "
-                             "lenet-relu: the next chapter's LeNet (mlp)")
+                             "lenet-relu: the next chapter's LeNet; vgg: two VGG blocks "
+                             "(mlp)")
     parser.add_argument("--backward", action="store_true",
                         help="draw the backward graph: gradients, VJPs and the saved values "
                              "each reads")
@@ -40,13 +42,13 @@ def add_graph_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def _model_graph(model: str, batch_size: int | None) -> dict:
-    """The objective of ``model`` (LeNet) on a batch of zeros, with its tensors by name."""
+    """The objective of ``model`` (a CNN) on a batch of zeros, with its tensors by name."""
     import numpy as np
 
     from ..core.tensor import Tensor
-    from ..train.config import build_network
+    from ..models import build_cnn
 
-    net = build_network(model=model)
+    net = build_cnn(model, weight_decay=1e-4)
     batch_size = batch_size or 1
     x = Tensor(np.zeros((batch_size, net.inputs), dtype=np.float32), name="x")
     y = Tensor(np.zeros(batch_size, dtype=np.int64), name="y")

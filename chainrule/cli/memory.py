@@ -5,7 +5,9 @@ batch size, the predicted footprint of one training step and of one prediction o
 K hidden layers of H units (``--layers 1`` is the chapter's network: 784-H-10, no bias,
 weight decay 1e-4); with ``--measure`` it also runs them once at that size under tracemalloc
 (:func:`chainrule.memory.measure`).
-``--table`` adds the per-operator table of what the graph saves.
+``--table`` adds the per-operator table of what the graph saves.  ``--model lenet``,
+``lenet-relu`` or ``vgg`` sizes a CNN instead (:data:`chainrule.models.CNNS`; ``vgg`` is two
+VGG blocks of 3x3 convolutions, which ``chainrule train`` does not train).
 """
 
 from __future__ import annotations
@@ -15,10 +17,13 @@ import argparse
 import numpy as np
 
 from ..memory import MemoryReport, format_bytes, measure, predict
+from ..models import CNNS, build_cnn
 from ..train.config import MODELS, build_network
 from .args import check_fits, non_negative_float, positive_int
 
-__all__ = ["add_memory_parser", "memory_command"]
+__all__ = ["add_memory_parser", "memory_command", "CHOICES"]
+
+CHOICES = (*MODELS, *(m for m in CNNS if m not in MODELS))    # train's models, and vgg
 
 
 def add_memory_parser(subparsers) -> argparse.ArgumentParser:
@@ -28,9 +33,10 @@ def add_memory_parser(subparsers) -> argparse.ArgumentParser:
                        "and of a prediction")
     parser.add_argument("--batch-size", type=positive_int, nargs="+", default=[256],
                         metavar="N", help="one or more batch sizes (256)")
-    parser.add_argument("--model", choices=MODELS, default="mlp",
+    parser.add_argument("--model", choices=CHOICES, default="mlp",
                         help="mlp: the chapter's network (--hidden, --layers); lenet, "
-                             "lenet-relu: the next chapter's LeNet (mlp)")
+                             "lenet-relu: the next chapter's LeNet; vgg: two VGG blocks "
+                             "(mlp)")
     parser.add_argument("--hidden", type=positive_int, default=256, help="hidden units (256)")
     parser.add_argument("--layers", type=positive_int, default=1,
                         help="hidden layers; 1 is the chapter's network (1)")
@@ -79,15 +85,20 @@ def memory_command(args: argparse.Namespace) -> int:
             flags["--batch-size"] = max(args.batch_size)
         check_fits(flags, args.inputs, args.hidden, args.layers, args.classes,
                    np.dtype(args.dtype).itemsize, max(args.batch_size) if args.measure else 0)
-    model = build_network(args.hidden, args.layers, args.inputs, args.classes,
-                          weight_decay=args.weight_decay, dtype=args.dtype, model=args.model)
+    if args.model in CNNS:
+        model = build_cnn(args.model, args.inputs, args.classes,
+                          weight_decay=args.weight_decay, dtype=np.dtype(args.dtype))
+    else:
+        model = build_network(args.hidden, args.layers, args.inputs, args.classes,
+                              weight_decay=args.weight_decay, dtype=args.dtype, model=args.model)
     if args.model == "mlp":
         sizes = [args.inputs] + [args.hidden] * args.layers + [args.classes]
         kind = ("the chapter's network" if args.layers == 1
                 else f"an MLP of {args.layers} layers")
         kind += ", " + "-".join(str(w) for w in sizes) + ", no bias"
     else:
-        kind = f"LeNet ({args.model}), {args.inputs} inputs, {args.classes} classes"
+        name = f"VGG {model.blocks}" if args.model == "vgg" else f"LeNet ({args.model})"
+        kind = f"{name}, {args.inputs} inputs, {args.classes} classes"
     params = sum(p.data.nbytes for p in model.parameters())
     print(f"chainrule memory: {kind}, {args.dtype}, weight decay {args.weight_decay:g}")
     print(f"parameters {format_bytes(params)} ({params:,} B), and their gradients as much "

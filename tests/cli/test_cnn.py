@@ -28,7 +28,7 @@ def test_memory_sizes_lenet(capsys):
 
 def test_an_unknown_model_is_one_line_on_stderr(capsys):
     with pytest.raises(SystemExit) as info:
-        main(["memory", "--model", "vgg"])
+        main(["memory", "--model", "resnet"])
     assert info.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert "--model" in err[-1] and "Traceback" not in "".join(err)
