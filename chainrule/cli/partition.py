@@ -10,6 +10,12 @@ smallest peak).  With ``--compare`` it also measures, with k ranks on this machi
 pipeline (GPipe and 1F1B) against one process with a batch k times smaller and against
 k-rank data-parallel training (:mod:`chainrule.distributed.compare`).
 
+``--model lenet``, ``lenet-relu`` or ``vgg`` plans a CNN instead (on 1x28x28 images; the
+layer flags then do not apply): stages are whole units, a convolution with its activation
+and pool, and each cut names the map that crosses it, e.g. ``(256, 6, 14, 14) float32``
+(:func:`chainrule.distributed.planner.plan_cnn`).  The pipeline sends rows, not maps, so
+``--compare`` runs MLPs only and refuses a CNN in one line.
+
 Sizes are bytes, or a number with a unit: ``512MiB``, ``1GiB``, ``1.5GiB`` (powers of 1024),
 ``300MB``, ``2GB`` (powers of 1000), ``4096B`` (:func:`chainrule.cli.args.parse_size`).
 """
@@ -18,9 +24,10 @@ from __future__ import annotations
 
 import argparse
 
-from .args import check_fits, parse_size, positive_float, positive_int
+from .args import UsageError, check_fits, parse_size, positive_float, positive_int
 from ..errors import ChainruleError
 from ..memory import format_bytes
+from ..models import CNNS
 
 __all__ = ["add_partition_parser", "partition_command", "parse_size", "comparison_table"]
 
@@ -30,9 +37,13 @@ def add_partition_parser(subparsers) -> argparse.ArgumentParser:
         "partition", help="plan a pipeline: cut an MLP into stages that fit each device, "
                           "and (--compare) measure it against a smaller batch and "
                           "data-parallel")
-    parser.add_argument("--layers", type=positive_int, default=4, help="hidden layers (4)")
-    parser.add_argument("--hidden", type=positive_int, default=1024,
-                        help="units per hidden layer (1024)")
+    parser.add_argument("--model", choices=("mlp", *CNNS), default="mlp",
+                        help="mlp: an MLP of --layers x --hidden; lenet, lenet-relu, vgg: a "
+                             "CNN on 28x28 images, cut between its convolution units (mlp)")
+    parser.add_argument("--layers", type=positive_int, default=None,
+                        help="hidden layers of the MLP (4)")
+    parser.add_argument("--hidden", type=positive_int, default=None,
+                        help="units per hidden layer of the MLP (1024)")
     parser.add_argument("--batch-size", type=positive_int, default=256,
                         help="examples per step, all micro-batches together (256)")
     parser.add_argument("--devices", type=positive_int, default=2,
@@ -48,9 +59,10 @@ def add_partition_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32",
                         help="parameter and activation dtype (float32)")
     parser.add_argument("--inputs", type=positive_int, default=None,
-                        help="input width (784; with --compare, the dataset's: 784 or 64)")
+                        help="the MLP's input width (784; with --compare, the dataset's: 784 "
+                             "or 64)")
     parser.add_argument("--classes", type=positive_int, default=10, help="classes (10)")
-    parser.add_argument("--bias", action="store_true", help="Linear layers with bias")
+    parser.add_argument("--bias", action="store_true", help="the MLP's Linear layers with bias")
     parser.add_argument("--momentum", action="store_true",
                         help="count SGD momentum buffers (one per parameter)")
     parser.add_argument("--compare", action="store_true",
@@ -90,8 +102,12 @@ def comparison_table(results: list[dict], devices: int) -> str:
 
 def partition_command(args: argparse.Namespace) -> int:
     """Print the plan (and with ``--compare`` the measured comparison); returns the status."""
-    from ..distributed.planner import plan_mlp
+    from ..distributed.planner import plan_cnn, plan_mlp
 
+    if args.model != "mlp":
+        return _plan_cnn(args, plan_cnn)
+    args.layers = 4 if args.layers is None else args.layers
+    args.hidden = 1024 if args.hidden is None else args.hidden
     dataset, inputs = None, args.inputs or 784
     if args.compare:
         from ..data import find_fashion_mnist
@@ -128,4 +144,24 @@ def partition_command(args: argparse.Namespace) -> int:
                           examples=args.examples or 0, dataset=dataset,
                           data_dir=args.data_dir, lr=args.lr)
     print(comparison_table(results, args.devices))
+    return 0
+
+
+def _plan_cnn(args: argparse.Namespace, plan_cnn) -> int:
+    """Print the plan of the CNN ``args.model``, refusing the flags that are the MLP's."""
+    given = [flag for flag, value in (("--layers", args.layers), ("--hidden", args.hidden),
+                                      ("--inputs", args.inputs), ("--bias", args.bias or None))
+             if value is not None]
+    if given:
+        raise UsageError(f"{given[0]} sizes the MLP; --model {args.model} has fixed layers on "
+                         "1x28x28 images: drop it, or pass --model mlp")
+    if args.compare:
+        raise UsageError(f"--compare with --model {args.model}: the pipeline sends (rows, "
+                         "width) arrays between ranks, not a CNN's (N, C, H, W) maps, so a "
+                         "CNN's plan is printed but not run; drop --compare, or pass --model "
+                         "mlp")
+    plan = plan_cnn(args.model, args.batch_size, args.devices, args.memory_per_device,
+                    args.micro_batches, classes=args.classes, dtype=args.dtype,
+                    momentum=args.momentum, schedule=args.schedule)
+    print(plan.format())
     return 0

@@ -5,7 +5,16 @@ by :class:`~chainrule.distributed.Pipeline` with a batch of ``B`` in ``m`` micro
 ``k`` devices of ``M`` bytes, :func:`plan_partition` picks the ``k - 1`` cuts and reports per
 stage what it holds at its peak and computes, and per cut the bytes crossing it per step
 (``2 x B x width x itemsize``: activations forward, gradients back).  :func:`plan_mlp` does
-it for an MLP of given depth and width; ``chainrule partition`` prints :meth:`Plan.format`.
+it for an MLP of given depth and width, :func:`plan_cnn` for LeNet or the VGG blocks;
+``chainrule partition`` prints :meth:`Plan.format`.
+
+**Where a cut may fall**: before a layer with parameters, never elsewhere.  A stage is whole
+units, each a layer with parameters and the parameter-free layers after it: a Linear and its
+activation, or a convolution, its activation and the pool that follows it (and the Flatten
+after the last pool).  So a map is never sent between its activation and its pool (which
+would cost 4 times the bytes of the pooled map); inside a VGG block, whose convolutions
+follow each other unpooled, a cut may fall between two convolutions.  What crosses a CNN's
+cut is the map the next convolution reads: ``B x C x H x W x itemsize`` each way.
 
 **What a stage holds** (as ``Pipeline.step`` runs it): parameters, their gradients, the
 optimizer state (SGD: none, or a momentum buffer per parameter); the part of the batch it
@@ -55,7 +64,7 @@ from __future__ import annotations
 
 import math
 import operator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -64,9 +73,9 @@ from ..models import MLP
 from ..nn.module import Sequential
 from ..memory import format_bytes
 from .pipeline import SCHEDULES
-from .stage_memory import StageCost, stage_cost, stage_flops
+from .stage_memory import StageCost, layer_name, layer_shapes, stage_cost, stage_flops
 
-__all__ = ["PlanError", "StageCost", "Cut", "Plan", "plan_partition", "plan_mlp",
+__all__ = ["PlanError", "StageCost", "Cut", "Plan", "plan_partition", "plan_mlp", "plan_cnn",
            "stage_cost", "step_time", "SPEED_TOLERANCE", "MICRO_BATCH_CHOICES"]
 
 SPEED_TOLERANCE = 0.05      # cuts this close to the fastest count as equally fast
@@ -84,12 +93,15 @@ class PlanError(ChainruleError, ValueError):
 
 @dataclass
 class Cut:
-    """A cut before layer ``layer``: ``width`` activations per example cross it."""
+    """A cut before layer ``layer``: ``width`` activations per example cross it, an array of
+    ``shape`` per example (``(width,)`` for an MLP, ``(C, H, W)`` for a feature map)."""
 
     layer: int
     width: int
     forward_bytes: int          # activations sent forward per step
     backward_bytes: int         # their gradients sent back per step
+    shape: tuple = ()
+    before: str = ""            # the layer after the cut, e.g. "Conv2d(6, 16, 5)"
 
     @property
     def bytes_per_step(self) -> int:
@@ -111,6 +123,7 @@ class Plan:
     description: str = ""
     schedule: str = "1f1b"
     chosen: str = ""            # what the planner chose among, when it chose
+    layers: list = field(default_factory=list)  # each layer's name, listed by format()
 
     @property
     def bounds(self) -> list[tuple[int, int]]:
@@ -145,12 +158,17 @@ class Plan:
                         + f"{s.peak_bytes / self.budget:>8.0%}{s.flops / 1e9:>9.3f}")
         rows.append("")
         for c in self.cuts:
-            rows.append(f"cut before layer {c.layer} (width {c.width}): "
+            what = f"width {c.width}" if not self.layers else \
+                f"{c.before}: ({self.batch_size}, {', '.join(map(str, c.shape))}) {self.dtype}"
+            rows.append(f"cut before layer {c.layer} ({what}): "
                         f"{format_bytes(c.bytes_per_step)} per step = "
                         f"{format_bytes(c.forward_bytes)} activations forward + "
                         f"{format_bytes(c.backward_bytes)} gradients back")
         if not self.cuts:
             rows.append("one device: no cuts, nothing crosses")
+        if self.layers:
+            rows += ["", "layers: " + ", ".join(f"{i} {name}"
+                                                for i, name in enumerate(self.layers))]
         return "\n".join(rows)
 
 
@@ -189,8 +207,9 @@ def _best_cuts(n: int, stages: int, cost, allowed, combine=max) -> tuple[float, 
 
 def _search(items: list, batch_size: int, micro_batches: int, devices: int, budget: float,
             options: dict, cache: dict) -> tuple[list[StageCost], int]:
+
     """The chosen stages under ``budget`` ([] if none fits) and the smallest budget any cut
-    would need; ``options``: stage_cost's keywords (momentum, schedule, ...)."""
+    would need; ``options``: stage_cost's keywords (momentum, schedule, shapes, ...)."""
     units = [0] + [i for i, layer in enumerate(items) if layer.parameters()][1:]
     edges = units + [len(items)]
     n = len(units)
@@ -235,12 +254,13 @@ def _search(items: list, batch_size: int, micro_batches: int, devices: int, budg
     return [cost(i, j, s) for s, (i, j) in enumerate(zip(starts, ends))], int(needed)
 
 
-def _least_flops(items: list, batch_size: int, devices: int) -> float:
+def _least_flops(items: list, batch_size: int, devices: int, shapes: tuple) -> float:
     """The smallest bottleneck FLOPs of any cut into ``devices`` stages, memory aside."""
     units = [0] + [i for i, layer in enumerate(items) if layer.parameters()][1:]
     edges = units + [len(items)]
     return _best_cuts(len(units), devices,
-                      lambda i, j, s: stage_flops(items[edges[i]:edges[j]], batch_size, i == 0),
+                      lambda i, j, s: stage_flops(items[edges[i]:edges[j]], batch_size, i == 0,
+                                                  shapes[edges[i]:]),
                       lambda i, j, s: True)[0]
 
 
@@ -253,7 +273,8 @@ def step_time(flops: int, stages: int, micro_batches: int) -> float:
 def plan_partition(layers: Sequential, batch_size: int, devices: int, memory_per_device: int,
                    micro_batches: int | None = 4, *, momentum: bool = False,
                    description: str = "", schedule: str | None = "1f1b",
-                   weight_decay: bool = True, input_itemsize: int = 4) -> Plan:
+                   weight_decay: bool = True, input_itemsize: int = 4,
+                   input_shape: tuple | None = None) -> Plan:
     """Cut ``layers`` into ``devices`` stages that each fit in ``memory_per_device`` bytes,
     run in ``schedule`` order with ``micro_batches``.
 
@@ -263,7 +284,9 @@ def plan_partition(layers: Sequential, batch_size: int, devices: int, memory_per
     predicted step (:func:`step_time`) wins, then, within :data:`SPEED_TOLERANCE`, the
     smallest largest peak, then the fewest micro-batches.  ``weight_decay``: each stage
     backpropagates lambda/2 |W|^2 (as ``chainrule train`` does); ``input_itemsize``: of the
-    batch ``x`` the first stage is given (4: float32 images).  Raises :class:`PlanError`
+    batch ``x`` the first stage is given (4: float32 images); ``input_shape``: one example's
+    (``(1, 28, 28)`` for a CNN on Fashion-MNIST; None: the first Linear's ``in_features``).
+    Stages start at layers with parameters (the module doc).  Raises :class:`PlanError`
     when nothing fits, naming the smallest budget that would and what else would fit (more
     devices, more micro-batches, a smaller batch).
     """
@@ -276,6 +299,13 @@ def plan_partition(layers: Sequential, batch_size: int, devices: int, memory_per
     if schedule is not None and schedule not in SCHEDULES:
         raise PlanError(f"planner: schedule={schedule!r}: choose one of {', '.join(SCHEDULES)}"
                         " (or None to let the planner choose)")
+    width = getattr(items[0], "in_features", None) if items else None
+    if input_shape is None and width is None:
+        raise PlanError(f"planner: the first layer is {layer_name(items[0]) if items else 'none'}"
+                        ", which does not say its input; pass input_shape, e.g. (1, 28, 28) "
+                        "for a CNN on 28x28 images")
+    input_shape = (int(width),) if input_shape is None else input_shape
+    shapes = tuple(layer_shapes(items, tuple(input_shape)))
     units = 1 + sum(1 for layer in items[1:] if layer.parameters())
     if devices > units:
         raise PlanError(f"planner: {len(items)} layers, {units} of them with parameters, "
@@ -286,10 +316,10 @@ def plan_partition(layers: Sequential, batch_size: int, devices: int, memory_per
     counts = ([m for m in MICRO_BATCH_CHOICES if m <= batch_size] if micro_batches is None
               else [micro_batches])
     found, closest = [], None            # closest: (needed, schedule, m) when nothing fits
-    least = _least_flops(items, batch_size, devices)     # no cut's bottleneck is smaller
+    least = _least_flops(items, batch_size, devices, shapes)  # no bottleneck is smaller
     for order in schedules:
         options = {"momentum": momentum, "schedule": order, "weight_decay": weight_decay,
-                   "input_itemsize": input_itemsize}
+                   "input_itemsize": input_itemsize, "shapes": shapes}
         for m in sorted(counts, reverse=True):        # the fastest first
             if found and step_time(least, devices, m) > min(f[0] for f in found) * (
                     1 + SPEED_TOLERANCE):
@@ -325,12 +355,14 @@ def plan_partition(layers: Sequential, batch_size: int, devices: int, memory_per
                                  key=lambda f: (f[1], f[2], f[3]))
     itemsize = np.dtype(items[0].parameters()[0].dtype).itemsize
     cuts = [Cut(s.start, s.in_width, batch_size * s.in_width * itemsize,
-                batch_size * s.in_width * itemsize) for s in stages[1:]]
+                batch_size * s.in_width * itemsize, s.in_shape, layer_name(items[s.start]))
+            for s in stages[1:]]
     tried = (f"chosen among {', '.join(schedules)} x {', '.join(map(str, counts))} "
              "micro-batches" if len(schedules) * len(counts) > 1 else "")
     return Plan(stages, cuts, batch_size, m, int(memory_per_device),
                 str(np.dtype(items[0].parameters()[0].dtype)), momentum, description,
-                order, tried)
+                order, tried, [layer_name(layer) for layer in items] if len(shapes[0]) > 1
+                else [])
 
 
 def plan_mlp(layers: int, hidden: int, batch_size: int, devices: int, memory_per_device: int,
@@ -350,3 +382,35 @@ def plan_mlp(layers: int, hidden: int, batch_size: int, devices: int, memory_per
     return plan_partition(model.layers, batch_size, devices, memory_per_device, micro_batches,
                           momentum=momentum, description=f"MLP {shown}", schedule=schedule,
                           weight_decay=weight_decay, input_itemsize=input_itemsize)
+
+
+def cnn_layers(model) -> Sequential:
+    """A CNN (:class:`~chainrule.models.LeNet`, :class:`~chainrule.models.VGG`) as one
+    Sequential a pipeline cuts: its ``features``, a Flatten, its ``classifier`` (the same
+    layers and parameters), reading images of ``(channels, side, side)``."""
+    from ..nn.layers import Flatten
+
+    return Sequential(*model.features, Flatten(), *model.classifier)
+
+
+def plan_cnn(model: str, batch_size: int, devices: int, memory_per_device: int,
+             micro_batches: int | None = 4, *, classes: int = 10, dtype: str = "float32",
+             momentum: bool = False, schedule: str | None = "1f1b", weight_decay: bool = True,
+             input_itemsize: int = 4) -> Plan:
+    """:func:`plan_partition` for the CNN named ``model`` (``"lenet"``, ``"lenet-relu"``,
+    ``"vgg"``; :func:`chainrule.models.build_cnn`) on 28x28 images of one channel, stage by
+    stage as :func:`cnn_layers` lays it out.  Built (seed 0), never run at ``batch_size``.
+
+    >>> plan = plan_cnn("lenet", 256, 2, 2**30)
+    >>> plan.cuts[0].shape, plan.cuts[0].forward_bytes == 256 * 6 * 14 * 14 * 4
+    ((6, 14, 14), True)
+    """
+    from ..models import build_cnn
+
+    net = build_cnn(model, 784, classes, dtype=np.dtype(dtype))
+    shown = f"VGG {net.blocks}" if model == "vgg" else f"LeNet ({model})"
+    return plan_partition(cnn_layers(net), batch_size, devices, memory_per_device,
+                          micro_batches, momentum=momentum, schedule=schedule,
+                          description=f"{shown}, 1x28x28 images, {classes} classes",
+                          weight_decay=weight_decay, input_itemsize=input_itemsize,
+                          input_shape=(1, 28, 28))

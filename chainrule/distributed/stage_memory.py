@@ -12,17 +12,23 @@ step's variables keep is kept too: the last forward's input and output (``inp``,
 last gradient received (``g``), on the last stage every micro-batch's logits.  Then the
 weight-decay penalty's backward (:data:`PENALTY_TEMPORARIES` times the largest weight beside
 the gradients).  :mod:`chainrule.distributed.planner` chooses the cuts from these costs.
+
+A CNN's stage receives and sends feature maps, not rows: ``shapes`` (from
+:func:`layer_shapes`) gives each layer's input shape per example, so a stage starting at a
+convolution is traced on (n, C, H, W); a convolution's FLOPs are those of its im2col product.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import math
+
 import numpy as np
 
 from .. import functional as F
 from ..errors import ShapeError
-from ..core.modes import set_grad_enabled
+from ..core.modes import no_grad, set_grad_enabled
 from ..memory.report import scale_plan
 from ..memory.plan import Buf, build_plan
 from ..memory.simulate import (FIXED_BYTES, NODE_BYTES, Heap, new_grad, replay_backward,
@@ -31,7 +37,8 @@ from ..nn.module import Sequential
 from ..core.tensor import Tensor
 from .pipeline import micro_batch_slices, schedule_order
 
-__all__ = ["StageCost", "stage_cost", "stage_flops", "PENALTY_TEMPORARIES"]
+__all__ = ["StageCost", "stage_cost", "stage_flops", "layer_shapes", "layer_name",
+           "PENALTY_TEMPORARIES"]
 
 # backpropagating lambda/2 sum(W**2) for one weight W holds about 2 |W| beside the gradients
 # (2 W g and the new .grad sum, out of place: measured 2.0 |W| with tracemalloc)
@@ -59,6 +66,8 @@ class StageCost:
     flops: int                  # matmul FLOPs per step, forward and backward
     schedule: str = "1f1b"      # the order replayed
     in_flight: int = 0          # the most micro-batches whose graphs were held at once
+    in_shape: tuple = ()        # what one example's input is (in_width elements), and output
+    out_shape: tuple = ()
 
     @property
     def peak_bytes(self) -> int:
@@ -76,24 +85,57 @@ def _in_width(layers: list) -> int:
     return int(width)
 
 
-def _trace(layers: list, width: int, n: int, dtype, first: bool, last: bool):
-    """The replay plan of the stage's graph at micro-batch ``n``, as Pipeline.step builds it."""
+def layer_shapes(layers: Sequential | list, example: tuple) -> list[tuple]:
+    """Each layer's input shape for one example of shape ``example``, then the last output's:
+    ``len(layers) + 1`` shapes, found by running the layers once on one example of zeros
+    (no graph is recorded).
+
+    >>> from chainrule import nn
+    >>> layer_shapes([nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(8, 3)], (1, 4, 4))
+    [(1, 4, 4), (2, 2, 2), (8,), (3,)]
+    """
+    items = list(layers)
+    params = [p for layer in items for p in layer.parameters()]
+    x = Tensor(np.zeros((1, *example), params[0].dtype if params else np.float32))
+    shapes = [tuple(example)]
+    with no_grad():
+        for layer in items:
+            x = layer(x)
+            shapes.append(tuple(x.shape[1:]))
+    return shapes
+
+
+def layer_name(layer) -> str:
+    """``Conv2d(6, 16, 5)``, ``Linear(400, 120)`` or ``ReLU``: a layer as a plan lists it."""
+    w = getattr(layer, "weight", None)
+    sizes = [] if w is None else [w.shape[1], w.shape[0], *w.shape[2:3]]
+    return type(layer).__name__ + (f"({', '.join(map(str, sizes))})" if sizes else "")
+
+
+def _trace(layers: list, shape: tuple, n: int, dtype, first: bool, last: bool):
+    """The replay plan of the stage's graph at micro-batch ``n``, as Pipeline.step builds it,
+    and the shape of one example's output."""
     with set_grad_enabled(True):
-        inp = Tensor(np.zeros((n, width), dtype), requires_grad=not first)
+        inp = Tensor(np.zeros((n, *shape), dtype), requires_grad=not first)
         out = Sequential(*layers)(inp)
         root = F.cross_entropy(out, np.zeros(n, np.int64)) * 0.5 if last else out
-        return build_plan(root, [out]), int(out.shape[-1])
+        return build_plan(root, [out]), tuple(out.shape[1:])
 
 
-def stage_flops(layers: list, batch_size: int, first: bool) -> int:
+def stage_flops(layers: list, batch_size: int, first: bool, shapes: list | None = None) -> int:
     """Matmul FLOPs of a step of ``layers`` on ``batch_size`` examples, forward and backward
-    (no input gradient on the first stage)."""
+    (no input gradient on the first stage); a convolution's are its im2col product's, which
+    needs ``shapes`` (each layer's input shape and the last output's, :func:`layer_shapes`)."""
     total = 0
     for j, layer in enumerate(layers):
         shape = getattr(getattr(layer, "weight", None), "shape", None)
         if shape is not None and len(shape) == 2:
             mac = batch_size * shape[0] * shape[1]
-            total += 2 * mac + (2 if first and j == 0 else 4) * mac     # no dx for the data
+        elif shape is not None and len(shape) == 4 and shapes is not None:
+            mac = batch_size * math.prod(shapes[j + 1]) * math.prod(shape[1:])
+        else:
+            continue
+        total += 2 * mac + (2 if first and j == 0 else 4) * mac     # no dx for the data
     return total
 
 
@@ -139,12 +181,12 @@ def _accumulating(heap: Heap, log: _Log, merged: set[int]) -> None:
             heap.drop(arg)
 
 
-def _replay(a, b, rows: list[int], width: int, out_width: int, itemsize: int, last: bool,
+def _replay(a, b, rows: list[int], shape: tuple, out_shape: tuple, itemsize: int, last: bool,
             order: list[tuple[str, int]], penalty_bytes: int) -> tuple[int, int, int]:
     """Peak, saved and held-at-once bytes of one stage's step in ``order`` (its schedule),
     replayed on array sizes, with what :meth:`Pipeline.step`'s variables keep alive."""
     heap, plans = Heap(), [scale_plan(a, b, r) for r in rows]
-    inputs = [Buf((r, width), itemsize, "out", "input") for r in rows]
+    inputs = [Buf((r, *shape), itemsize, "out", "input") for r in rows]
     saved: dict[int, Buf] = {}
     params = [j for j, (p, q) in enumerate(zip(a.buffers, b.buffers))
               if p.kind == "param" and p.shape == q.shape]
@@ -178,7 +220,7 @@ def _replay(a, b, rows: list[int], width: int, out_width: int, itemsize: int, la
         flight -= 1
         seed = None
         if not last:
-            seed = new_grad((rows[i], out_width), itemsize)
+            seed = new_grad((rows[i], *out_shape), itemsize)
             heap.hold(seed.buf)
             if local is not None:
                 heap.drop(local.buf)
@@ -203,7 +245,7 @@ def _replay(a, b, rows: list[int], width: int, out_width: int, itemsize: int, la
     if penalty_bytes:                                   # lambda/2 |W|^2, one weight at a time
         heap.touch(penalty_bytes)
     if last:                                            # Pipeline.output: the logits, joined
-        heap.touch(sum(rows) * out_width * itemsize)
+        heap.touch(sum(rows) * math.prod(out_shape) * itemsize)
     objects = FIXED_BYTES + NODE_BYTES * len(a.steps) * most
     return heap.peak + objects, sum(x.nbytes for x in saved.values()), most
 
@@ -211,32 +253,37 @@ def _replay(a, b, rows: list[int], width: int, out_width: int, itemsize: int, la
 def stage_cost(layers: Sequential | list, start: int, stop: int, batch_size: int,
                micro_batches: int, *, momentum: bool = False, schedule: str = "1f1b",
                stage: int = 0, stages: int = 1, weight_decay: bool = True,
-               input_itemsize: int = 4, traces: dict | None = None) -> StageCost:
+               input_itemsize: int = 4, traces: dict | None = None,
+               shapes: list | None = None) -> StageCost:
     """The cost of the stage ``layers[start:stop]``, number ``stage`` of ``stages``, in a
     pipeline over all of ``layers`` run in ``schedule`` order; ``weight_decay``: the stage
     backpropagates lambda/2 |W|^2 of its weights; ``input_itemsize``: of the batch ``x`` as
     the first stage is given it (4: the loader's float32 images); ``traces``: a dict that
-    keeps the stage's traced graphs between calls (a planner tries many schedules)."""
+    keeps the stage's traced graphs between calls (a planner tries many schedules);
+    ``shapes``: each layer's input shape per example (:func:`layer_shapes`), needed when the
+    stage does not start at a Linear layer."""
     items = list(layers)
     mine = items[start:stop]
     first, last = start == 0, stop == len(items)
     params = [p for layer in mine for p in layer.parameters()]
     dtype = params[0].dtype if params else np.dtype(np.float32)
     itemsize = np.dtype(dtype).itemsize
-    width = _in_width(mine)
+    shape = tuple(shapes[start]) if shapes is not None else (_in_width(mine),)
+    width = math.prod(shape)
     key = (tuple(id(layer) for layer in mine), first, last)
     if traces is None or key not in traces:
-        found = (*_trace(mine, width, 2, dtype, first, last),
-                 _trace(mine, width, 3, dtype, first, last)[0])
+        found = (*_trace(mine, shape, 2, dtype, first, last),
+                 _trace(mine, shape, 3, dtype, first, last)[0])
         if traces is None:
             traces = {}
         traces[key] = found
-    a, out_width, b = traces[key]
+    a, out_shape, b = traces[key]
+    out_width = math.prod(out_shape)
     rows = [s.stop - s.start for s in micro_batch_slices(batch_size, micro_batches)]
     order = schedule_order(schedule, stages, stage, len(rows))
     weights = [p.data.nbytes for p in params if p.ndim >= 2]
     penalty = PENALTY_TEMPORARIES * max(weights) if weight_decay and weights else 0
-    step, saved, flight = _replay(a, b, rows, width, out_width, itemsize, last, order,
+    step, saved, flight = _replay(a, b, rows, shape, out_shape, itemsize, last, order,
                                   penalty)
     param_bytes = sum(p.data.nbytes for p in params)
     return StageCost(
@@ -249,4 +296,5 @@ def stage_cost(layers: Sequential | list, start: int, stop: int, batch_size: int
         (0 if last else max(rows) * itemsize * out_width * flight)
         + (0 if first else 2 * max(rows) * itemsize * width),
         step, param_bytes + max([p.data.nbytes for p in params], default=0),
-        stage_flops(mine, batch_size, first), schedule, flight)
+        stage_flops(mine, batch_size, first, shapes[start:] if shapes is not None else None),
+        schedule, flight, shape, out_shape)
