@@ -7,12 +7,13 @@ rules on plain arrays (``raw``), and the tape of a trace (:mod:`chainrule.replay
 
 from __future__ import annotations
 
+import functools
 import gc
 import os
 import threading
 import traceback
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator
 
 from ..errors import ReplayError
 
@@ -55,18 +56,67 @@ def is_grad_enabled() -> bool:
     return mode.grad_enabled
 
 
-@contextmanager
-def set_grad_enabled(enabled: bool) -> Iterator[None]:
-    """Record operators inside the block if ``enabled``, and restore the previous state after."""
-    previous = mode.grad_enabled
-    mode.grad_enabled = bool(enabled)
-    try:
-        yield
-    finally:
-        mode.grad_enabled = previous
+class _GradMode:
+    """Grad mode ``enabled`` inside a ``with`` block, restored after it; also a decorator
+    (``@cr.no_grad()`` runs the whole function in that mode), as in PyTorch.
+
+    A small class rather than a generator: a ``with no_grad():`` costs two attribute writes,
+    which matters in the loops that wrap every update in one.
+    """
+
+    __slots__ = ("enabled", "previous")
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = bool(enabled)
+        self.previous = True
+
+    def __enter__(self) -> None:
+        self.previous = mode.grad_enabled
+        mode.grad_enabled = self.enabled
+
+    def __exit__(self, *exc) -> bool:
+        mode.grad_enabled = self.previous
+        return False
+
+    def __call__(self, fn: Callable) -> Callable:
+        enabled = self.enabled
+
+        @functools.wraps(fn)
+        def in_mode(*args, **kwargs):
+            with _GradMode(enabled):
+                return fn(*args, **kwargs)
+        return in_mode
 
 
-def no_grad():
+class set_grad_enabled(_GradMode):  # noqa: N801  (PyTorch's name)
+    """Switch recording on or off: at once when called (``cr.set_grad_enabled(False)`` turns
+    it off until it is turned on again), and back to the previous state at the end of a
+    ``with`` block, as PyTorch's ``torch.set_grad_enabled`` does.
+
+    >>> import chainrule as cr
+    >>> with cr.set_grad_enabled(False):
+    ...     cr.is_grad_enabled()
+    False
+    >>> cr.is_grad_enabled()
+    True
+    """
+
+    __slots__ = ()
+
+    def __init__(self, enabled: bool) -> None:
+        super().__init__(enabled)
+        self.previous = mode.grad_enabled
+        mode.grad_enabled = self.enabled
+
+    def __enter__(self) -> None:
+        pass                # the switch happened when the object was made
+
+    def __call__(self, fn: Callable) -> Callable:
+        mode.grad_enabled = self.previous       # as a decorator: only inside the function
+        return super().__call__(fn)
+
+
+def no_grad() -> _GradMode:
     """Record nothing and save no intermediates inside the block (prediction mode).
 
     >>> import chainrule as cr
@@ -76,12 +126,12 @@ def no_grad():
     >>> y.requires_grad
     False
     """
-    return set_grad_enabled(False)
+    return _GradMode(False)
 
 
-def enable_grad():
+def enable_grad() -> _GradMode:
     """Record operators inside the block, even within ``no_grad()``."""
-    return set_grad_enabled(True)
+    return _GradMode(True)
 
 
 @contextmanager
@@ -99,8 +149,7 @@ def detect_anomaly() -> Iterator[None]:
         mode.anomaly = previous
 
 
-@contextmanager
-def gc_paused() -> Iterator[None]:
+class gc_paused:  # noqa: N801  (used like a function: ``with gc_paused():``)
     """Pause the cyclic garbage collector inside a graph walk.
 
     The walks allocate a little per node while a large graph is alive, and every full
@@ -108,13 +157,17 @@ def gc_paused() -> Iterator[None]:
     for a 300,000-node graph).  Graphs hold no reference cycles, so reference counting frees
     everything as usual meanwhile; the collector is switched back on at the end.
     """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
+
+    __slots__ = ("was_enabled",)
+
+    def __enter__(self) -> None:
+        self.was_enabled = gc.isenabled()
+        gc.disable()
+
+    def __exit__(self, *exc) -> bool:
+        if self.was_enabled:
             gc.enable()
+        return False
 
 
 # the chainrule package (this file is in chainrule/core/)

@@ -26,6 +26,8 @@ def kept_shape(shape: tuple, axis) -> tuple:
 
 def _spread(g, xshape, axis, keepdims):
     """Broadcast a reduced gradient back over the reduced axes."""
+    if axis is None and not keepdims:     # a 0-d total broadcasts as it is
+        return broadcast_to(g, shape=xshape)
     if not keepdims:
         g = reshape(g, shape=kept_shape(xshape, axis))
     return broadcast_to(g, shape=xshape)
@@ -52,8 +54,8 @@ def _sum_book(n, a):
 
 def _sum(x, *, axis, keepdims):
     if x.dtype == np.float16:        # accumulate in float32, as NumPy's mean and PyTorch do
-        return B.xp.sum(x, axis=axis, keepdims=keepdims, dtype=np.float32).astype(np.float16)
-    return B.xp.sum(x, axis=axis, keepdims=keepdims)
+        return x.sum(axis=axis, keepdims=keepdims, dtype=np.float32).astype(np.float16)
+    return x.sum(axis=axis, keepdims=keepdims)     # the method: NumPy's function wraps it
 
 
 sum = Op(  # noqa: A001  (the public name)
