@@ -23,8 +23,15 @@ def _data(x):
     return x._data if isinstance(x, Tensor) else x
 
 
+def _shape(x) -> tuple:
+    """The shape of a tensor, an array of any array module, or a number or list."""
+    x = _data(x)
+    shape = getattr(x, "shape", None)
+    return tuple(shape) if shape is not None else np.shape(x)
+
+
 def _ndim(x) -> int:
-    return np.ndim(_data(x))
+    return len(_shape(x))
 
 
 def reshape(x, shape) -> Tensor:
@@ -37,7 +44,7 @@ def broadcast_to(x, shape) -> Tensor:
 
 def matmul(a, b) -> Tensor:
     """Matrix product as ``a @ b``: 1-D operands and broadcast batch dimensions included."""
-    sa, sb = np.shape(_data(a)), np.shape(_data(b))
+    sa, sb = _shape(a), _shape(b)
     if not sa or not sb:
         raise ShapeError(f"matmul: a.shape={sa} and b.shape={sb}; matmul needs at least 1-D "
                          "operands: use * for a scalar")
@@ -60,8 +67,8 @@ def matmul(a, b) -> Tensor:
     try:
         batch = np.broadcast_shapes(sa[:-2], sb[:-2])
     except ValueError:
-        raise ShapeError(f"matmul: a.shape={np.shape(_data(a))} and b.shape="
-                         f"{np.shape(_data(b))}: the batch dimensions {sa[:-2]} and {sb[:-2]} "
+        raise ShapeError(f"matmul: a.shape={_shape(a)} and b.shape="
+                         f"{_shape(b)}: the batch dimensions {sa[:-2]} and {sb[:-2]} "
                          "do not broadcast; make them equal or 1") from None
     if sa[:-2] != batch:
         a = broadcast_to(a, batch + sa[-2:])
@@ -95,7 +102,7 @@ def einsum(subscripts: str, *operands) -> Tensor:
     if len(parts) != len(operands):
         raise ShapeError(f"einsum: '{subscripts}' names {len(parts)} operands, "
                          f"got {len(operands)}")
-    shapes = [np.shape(_data(o)) for o in operands]
+    shapes = [_shape(o) for o in operands]
     free = [c for c in string.ascii_letters if c not in spec]
     width = builtins.max([len(s) - len(p.replace("...", "")) for p, s in zip(parts, shapes)
                           if "..." in p] or [0])
@@ -122,7 +129,7 @@ def tensordot(a, b, axes=2) -> Tensor:
     if isinstance(axes, (int, np.integer)) and not isinstance(axes, bool):
         if not 0 <= axes <= builtins.min(na, nb):
             raise ShapeError(f"tensordot: axes={axes} must lie in [0, {builtins.min(na, nb)}] "
-                             f"for a.shape={np.shape(_data(a))} and b.shape={np.shape(_data(b))}")
+                             f"for a.shape={_shape(a)} and b.shape={_shape(b)}")
         axes_a, axes_b = list(range(na - axes, na)), list(range(axes))
     elif not (isinstance(axes, (tuple, list)) and len(axes) == 2 and builtins.all(
             isinstance(k, (int, np.integer)) or (isinstance(k, (tuple, list)) and builtins.all(
@@ -140,7 +147,7 @@ def tensordot(a, b, axes=2) -> Tensor:
             sb[j] = sa[i]
     except (IndexError, ValueError):
         raise ShapeError(f"tensordot: axes {axes} do not fit a.shape="
-                         f"{np.shape(_data(a))} and b.shape={np.shape(_data(b))}") from None
+                         f"{_shape(a)} and b.shape={_shape(b)}") from None
     summed = set(sa[i] for i in axes_a)
     out = [c for c in sa if c not in summed] + [c for c in sb if c not in summed]
     return LA.einsum(a, b, subscripts="".join(sa) + "," + "".join(sb) + "->" + "".join(out))

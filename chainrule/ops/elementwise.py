@@ -202,7 +202,7 @@ power = Op("power", _pow, inputs=("x", "y"), promotes="same", elementwise=True,
 
 def _tie_weights(x, y, greater: bool):
     win = (x > y) if greater else (x < y)
-    dtype = np.result_type(x, y)
+    dtype = B.xp.result_type(x, y)
     return (win.astype(dtype) + 0.5 * (x == y).astype(dtype),)
 
 
