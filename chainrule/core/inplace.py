@@ -75,7 +75,7 @@ def arith(t, other, name: str):
     recording = m.grad_enabled and (t._rg or bool(getattr(other, "_rg", False)))
     if not recording:
         mutated(t)
-        getattr(backend.xp, ufunc)(data, value, out=data, casting="same_kind")
+        getattr(backend.module_of(data), ufunc)(data, value, out=data, casting="same_kind")
         return t
     if m.tape is not None:
         mutated(t)                            # raises: a trace cannot replay it
@@ -100,7 +100,8 @@ def apply(t, name: str, value, what: str):
     mutated(t)
     _check(t, value, what, fix=False)
     data = t._data
-    getattr(backend.xp, SYMBOLS[name][2])(data, value, out=data, casting="same_kind")
+    getattr(backend.module_of(data), SYMBOLS[name][2])(data, value, out=data,
+                                                       casting="same_kind")
     return t
 
 
@@ -110,19 +111,19 @@ def assign(t, index, value, what: str) -> None:
     value = getattr(value, "_data", value)
     data = t._data
     try:
-        kind = np.result_type(value)
+        kind = np.result_type(_meta(value))
     except TypeError as exc:
         raise DTypeError(f"{what}: x.dtype={data.dtype} (shape {data.shape}) cannot store "
                          f"{value!r:.40}: {exc}; pass numbers") from None
     try:
         target = data[index]
-        shape = np.broadcast_shapes(np.shape(target), np.shape(value))
+        shape = np.broadcast_shapes(_shape(target), _shape(value))
     except (ValueError, TypeError, IndexError) as exc:
         raise ShapeError(f"{what}: x.shape={data.shape} x.dtype={data.dtype}, value.shape="
-                         f"{np.shape(value)}: {exc}") from None
-    if shape != np.shape(target):
-        raise ShapeError(f"{what}: a value of shape {np.shape(value)} does not fit the "
-                         f"{np.shape(target)} elements it would replace (x.shape={data.shape})")
+                         f"{_shape(value)}: {exc}") from None
+    if shape != _shape(target):
+        raise ShapeError(f"{what}: a value of shape {_shape(value)} does not fit the "
+                         f"{_shape(target)} elements it would replace (x.shape={data.shape})")
     if kind.kind not in "biufc" or not np.can_cast(kind, data.dtype, casting="same_kind"):
         raise DTypeError(f"{what}: a value of dtype {kind} cannot be stored in x.dtype="
                          f"{data.dtype} (shape {data.shape}); convert it first")
@@ -133,14 +134,14 @@ def _check(t, value, symbol: str, fix: bool = True) -> None:
     """The result keeps ``t``'s shape and casts to its dtype within the same kind."""
     data = t._data
     try:
-        shape = np.broadcast_shapes(data.shape, np.shape(value))
-        kind = np.result_type(data, value)
+        shape = np.broadcast_shapes(data.shape, _shape(value))
+        kind = np.result_type(data.dtype, _meta(value))
     except (ValueError, TypeError) as exc:
         raise ShapeError(f"{_what(symbol, fix)}: x.shape={data.shape} x.dtype={data.dtype}, "
-                         f"y.shape={np.shape(value)}: {exc}") from None
+                         f"y.shape={_shape(value)}: {exc}") from None
     if shape != data.shape:
         raise ShapeError(
-            f"{_what(symbol, fix)}: x.shape={data.shape} and y.shape={np.shape(value)} "
+            f"{_what(symbol, fix)}: x.shape={data.shape} and y.shape={_shape(value)} "
             f"broadcast to {shape}, which x cannot hold in place"
             + (f"; write x = x {symbol[:-1]} y" if fix else ""))
     if not np.can_cast(kind, data.dtype, casting="same_kind"):
@@ -148,6 +149,19 @@ def _check(t, value, symbol: str, fix: bool = True) -> None:
             f"{_what(symbol, fix)}: the result is {kind} and x is {data.dtype} (shape "
             f"{data.shape}); an in-place result cannot change kind: convert x first "
             f"(x = x.astype({kind}))")
+
+
+def _shape(value) -> tuple:
+    """The shape of an array of any module, or of a number or nested list, without asking
+    NumPy about a device array."""
+    shape = getattr(value, "shape", None)
+    return tuple(shape) if shape is not None else np.shape(value)
+
+
+def _meta(value):
+    """What ``np.result_type`` needs of ``value``: an array's dtype (read, not computed from a
+    device array), a number or a list as it is."""
+    return value.dtype if isinstance(value, backend.ndarray_types) else value
 
 
 def _what(symbol: str, operator_form: bool) -> str:

@@ -29,9 +29,9 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from ..errors import ShapeError
-from . import inplace
-from .device import CPU, device
+from ..errors import DeviceError, ShapeError
+from . import inplace, modes
+from .device import CPU, device, device_of, transfer
 
 __all__ = ["Methods", "ArrayData", "provide", "FUNCTIONS", "MinMax", "array_data", "check_dim"]
 
@@ -218,33 +218,44 @@ class Methods:
 
     @property
     def device(self) -> device:
-        """Where the memory lives: the CPU."""
-        return CPU
+        """Where the memory lives (``device(type='cpu')``, or a GPU's ``cuda:0``)."""
+        return device_of(self._data)
 
     def to(self, *args, dtype=None, device=None, non_blocking: bool = False,
            copy: bool = False):
-        """This tensor on ``device`` and in ``dtype``: ``x.to("cpu")``, ``x.to(cr.float64)``,
-        ``x.to(other)``; ``self`` when nothing changes (unless ``copy``)."""
+        """This tensor on ``device`` and in ``dtype``: ``x.to("cuda")``, ``x.to(cr.float64)``,
+        ``x.to(other)`` (its device and dtype); ``self`` when nothing changes (unless
+        ``copy``).  A tensor moved to another device is a new leaf; one that requires grad
+        is refused, since the graph has no operator between devices."""
         for a in args:
             if isinstance(a, Methods):
-                dtype = a.dtype
+                dtype, device = a.dtype, a.device
             elif isinstance(a, (str, _device_type)):
                 device = a
             else:
                 dtype = a
+        out = self
         if device is not None:
-            _device_type(device)            # refuses what is not the CPU
-        if dtype is not None and np.dtype(dtype) != self.dtype:
-            return FUNCTIONS["astype"](self, dtype)
-        return self.clone() if copy else self
+            target = device if isinstance(device, _device_type) else _device_type(device)
+            moved = transfer(self._data, target)
+            if moved is not self._data:
+                out = _moved(self, moved, target)
+        if dtype is not None and np.dtype(dtype) != out.dtype:
+            return FUNCTIONS["astype"](out, dtype)
+        return out.clone() if copy and out is self else out
 
     def cpu(self):
-        """``self``: chainrule's tensors live on the CPU."""
-        return self
+        """This tensor on the CPU (``self`` when it is there)."""
+        return self.to(CPU)
 
-    def cuda(self, *args, **kwargs):
-        """Refused: chainrule has no GPU backend yet (:class:`DeviceError`)."""
-        return _device_type("cuda")
+    def cuda(self, device=None, non_blocking: bool = False):
+        """This tensor on the GPU (``cuda:device``); :class:`DeviceError` without one."""
+        return self.to(_device_type("cuda", device))
+
+    @property
+    def is_cuda(self) -> bool:
+        """Whether the memory is on a GPU."""
+        return self.device.type == "cuda"
 
     def type(self, dtype=None):
         """PyTorch's type name (``'torch.FloatTensor'``), or a copy converted to ``dtype``."""
@@ -302,6 +313,17 @@ class Methods:
 
 
 _device_type = device
+
+
+def _moved(x, data, target):
+    """A leaf holding ``data``, the copy of ``x`` on ``target``."""
+    if x.requires_grad and modes.mode.grad_enabled:
+        raise DeviceError(
+            f"x.to('{target}'): x (shape {tuple(x.shape)}, on {x.device}) requires grad, and "
+            "chainrule records no operator between devices; make it there "
+            f"(cr.tensor(..., device='{target}', requires_grad=True)), move the model with "
+            "model.to(device) before the forward, or move x.detach()")
+    return type(x)(data, name=x.name)
 
 
 def _extreme(x, name, dim, keepdim, axis, keepdims):

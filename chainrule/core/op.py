@@ -35,8 +35,11 @@ from __future__ import annotations
 import traceback
 from typing import Callable
 
+import numpy as np
+
 from .. import backend
-from ..errors import AnomalyError, ChainruleError, DTypeError, GraphError, ShapeError
+from ..errors import AnomalyError, ChainruleError, DeviceError, DTypeError, GraphError, ShapeError
+from .device import device_of
 from .graph import Node
 from .modes import mode, user_frames
 from . import dtypes
@@ -55,6 +58,12 @@ LINEAR = "linear"
 MULTILINEAR = "multilinear"
 
 OPS: dict[str, Op] = {}
+
+#: The array type of the active placement (``backend.array_type``), kept here for the hot path.
+_ARRAY: type = backend.array_type
+#: What is never an array of some device: numbers, NumPy's scalars, ``None``.
+PLAIN = frozenset({int, float, bool, complex, type(None), np.float64, np.float32, np.float16,
+                   np.int64, np.int32, np.int16, np.int8, np.uint8, np.bool_})
 
 
 class Op:
@@ -118,17 +127,29 @@ class Op:
 
     # ------------------------------------------------------------ the hot path
     def __call__(self, *args, **params):
+        # the array module is the one of the inputs' arrays: one type compare per input, and
+        # only an input off the active placement (or a number first) looks further (_place)
         try:
             if len(args) == 2:
                 a, b = args
-                ans = self.forward(a._data if isinstance(a, Tensor) else a,
-                                   b._data if isinstance(b, Tensor) else b, **params)
+                x = a._data if isinstance(a, Tensor) else a
+                y = b._data if isinstance(b, Tensor) else b
+                if type(x) is not _ARRAY or (type(y) is not _ARRAY and type(y) not in PLAIN):
+                    self._place(args, (x, y))
+                ans = self.forward(x, y, **params)
             elif len(args) == 1:
                 a = args[0]
-                ans = self.forward(a._data if isinstance(a, Tensor) else a, **params)
+                x = a._data if isinstance(a, Tensor) else a
+                if type(x) is not _ARRAY:
+                    self._place(args, (x,))
+                ans = self.forward(x, **params)
             else:
-                ans = self.forward(*[a._data if isinstance(a, Tensor) else a for a in args],
-                                   **params)
+                xs = [a._data if isinstance(a, Tensor) else a for a in args]
+                for x in xs:
+                    if type(x) is not _ARRAY and type(x) not in PLAIN:
+                        self._place(args, xs)
+                        break
+                ans = self.forward(*xs, **params)
         except ChainruleError:
             raise
         except (ValueError, TypeError, IndexError) as exc:
@@ -154,6 +175,26 @@ class Op:
                 return ans
             return self._apply(args, params, ans, False)
         return Tensor._wrap(ans)
+
+    def _place(self, args, arrays) -> None:
+        """Refuse inputs on two devices; activate the placement of the first array input."""
+        first = at = None
+        for i, x in enumerate(arrays):
+            if type(x) in PLAIN:
+                continue
+            found = backend.placement_of(x)
+            if found is None:
+                continue
+            if first is None:
+                first, at = found, i
+            elif found is not first:
+                names = self.inputs if not self.variadic else [f"x{k}" for k in range(len(args))]
+                raise DeviceError(
+                    f"{self.name}: {names[at]} is on {device_of(arrays[at])} but {names[i]} "
+                    f"is on {device_of(x)}; move one first, e.g. {names[i]}.to("
+                    f"'{device_of(arrays[at])}')")
+        if first is not None and first.array_type is not _ARRAY:
+            backend.activate(first)
 
     def _apply(self, args, params, ans, rec: bool):
         """Record a node (``rec``), carry forward-mode tangents and check for anomalies."""
@@ -358,10 +399,14 @@ def _resolve(forward) -> Callable:
 
 
 def rebind() -> None:
-    """Re-resolve every forward given by name (after :func:`chainrule.backend.use`)."""
+    """Re-resolve every forward given by name (after :func:`chainrule.backend.activate`)."""
+    global _ARRAY
     node_saves.DROPPABLE = (Tensor, *backend.ndarray_types)
-    for op in OPS.values():
-        op.forward = _resolve(op._forward)
+    if _ARRAY is not backend.array_type:
+        _ARRAY = backend.array_type
+        for op in OPS.values():
+            if isinstance(op._forward, str):
+                op.forward = _resolve(op._forward)
 
 
 backend.on_change.append(rebind)

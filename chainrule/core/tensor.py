@@ -42,7 +42,7 @@ class Tensor(Methods):
 
     def __init__(self, data, requires_grad: bool = False, name: str | None = None):
         if not isinstance(data, backend.ndarray_types):
-            data = backend.xp.asarray(data)
+            data = np.asarray(data)         # numbers and lists start on the CPU
         self._data = data
         self.grad = None
         self._rg = False
@@ -79,7 +79,7 @@ class Tensor(Methods):
     def data(self, value) -> None:
         self._mutated()
         if not isinstance(value, backend.ndarray_types):
-            value = backend.xp.asarray(value)
+            value = backend.module_of(self._data).asarray(value)
         self._data = value
 
     shape = property(lambda self: self._data.shape, doc="The shape, a tuple.")

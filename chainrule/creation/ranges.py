@@ -8,14 +8,13 @@ from numbers import Real
 
 import numpy as np
 
-from .. import backend as B
 from ..errors import DTypeError, ShapeError
 from ..core.dtypes import default_float
 from ..core.tensor import Tensor
-from .tensors import _dtype, _make, _shape
+from .tensors import _dtype, _make, _moved, _shape
 
 
-def arange(start, stop=None, step=1, dtype=None, requires_grad=False) -> Tensor:
+def arange(start, stop=None, step=1, dtype=None, requires_grad=False, device=None) -> Tensor:
     """Evenly spaced values ``start + i * step``, ``i < ceil((stop - start) / step)``.
 
     As ``torch.arange``: int64 when every argument is an integer, else the default dtype
@@ -57,7 +56,7 @@ def arange(start, stop=None, step=1, dtype=None, requires_grad=False) -> Tensor:
         data = np.arange(low, high, step, dtype=np.int64).astype(dtype, copy=False)
     else:
         data = _float_range(low, step, count, dtype)
-    return Tensor(B.xp.asarray(data), requires_grad=requires_grad)
+    return Tensor(_moved(data, device), requires_grad=requires_grad)
 
 
 def _fma(a, b, c) -> np.ndarray:
@@ -81,9 +80,9 @@ def _float_range(start, step, count: int, dtype: np.dtype) -> np.ndarray:
     return out
 
 
-def linspace(start, end, steps: int, *, dtype=None, requires_grad=False) -> Tensor:
+def linspace(start, end, steps: int, *, dtype=None, requires_grad=False, device=None) -> Tensor:
     """``steps`` evenly spaced values from ``start`` to ``end``, both included."""
     dtype = _dtype("linspace", default_float() if dtype is None else dtype)
     (count,) = _shape((steps,), "linspace", dtype)
     data = np.linspace(float(start), float(end), count).astype(dtype)
-    return _make(B.xp.asarray(data), requires_grad, None)
+    return _make(_moved(data, device), requires_grad, None)

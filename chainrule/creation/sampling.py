@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import backend as B
 from ..core.dtypes import default_float
 from ..core.methods import provide
 from ..core.tensor import Tensor
-from .tensors import _dtype, _like_data, _make, _shape
+from .tensors import _dtype, _like_data, _like_device, _make, _moved, _shape
 
 
 class Random:
@@ -34,24 +33,25 @@ class Random:
 random = Random()
 
 
-def randn(*shape, dtype=None, requires_grad=False, name=None, size=None) -> Tensor:
-    """Standard normal samples from ``cr.random``; ``dtype`` must be a float type."""
+def randn(*shape, dtype=None, requires_grad=False, name=None, size=None, device=None) -> Tensor:
+    """Standard normal samples from ``cr.random``; ``dtype`` must be a float type.  They are
+    drawn on the host, so a seed gives the same values on every ``device``."""
     dtype = _dtype("randn", default_float() if dtype is None else dtype, floating=True)
     shape = _shape(shape if size is None else (size,), "randn", dtype)
     data = random.generator.standard_normal(shape).astype(dtype)
-    return _make(B.xp.asarray(data), requires_grad, name)
+    return _make(_moved(data, device), requires_grad, name)
 
 
-def rand(*shape, dtype=None, requires_grad=False, name=None, size=None) -> Tensor:
+def rand(*shape, dtype=None, requires_grad=False, name=None, size=None, device=None) -> Tensor:
     """Uniform samples in [0, 1) from ``cr.random``; ``dtype`` must be a float type."""
     dtype = _dtype("rand", default_float() if dtype is None else dtype, floating=True)
     shape = _shape(shape if size is None else (size,), "rand", dtype)
     data = random.generator.random(shape).astype(dtype)
-    return _make(B.xp.asarray(data), requires_grad, name)
+    return _make(_moved(data, device), requires_grad, name)
 
 
 def normal(mean=0.0, std=1.0, size=None, *, dtype=None, requires_grad=False,
-           name=None) -> Tensor:
+           name=None, device=None) -> Tensor:
     """Samples of N(mean, std^2) from ``cr.random``: ``normal(0, 0.01, size=(2, 1))``.
 
     As ``torch.normal``: ``mean`` and ``std`` may be tensors (then the shape is theirs).
@@ -60,35 +60,37 @@ def normal(mean=0.0, std=1.0, size=None, *, dtype=None, requires_grad=False,
     >>> cr.random.seed(0); cr.normal(0, 0.01, (2, 3)).shape
     (2, 3)
     """
-    mean_data = mean._data if isinstance(mean, Tensor) else mean
-    std_data = std._data if isinstance(std, Tensor) else std
+    mean_data = mean.numpy() if isinstance(mean, Tensor) else mean
+    std_data = std.numpy() if isinstance(std, Tensor) else std
+    if device is None:
+        device = next((t.device for t in (mean, std) if isinstance(t, Tensor)), None)
     if size is None:
         size = np.broadcast_shapes(np.shape(mean_data), np.shape(std_data))
     like = next((t.dtype for t in (mean, std) if isinstance(t, Tensor)), None)
     dtype = _dtype("normal", dtype or like or default_float(), floating=True)
     shape = _shape((size,) if not isinstance(size, int) else (size,), "normal", dtype)
     data = random.generator.normal(mean_data, std_data, shape).astype(dtype)
-    return _make(B.xp.asarray(data), requires_grad, name)
+    return _make(_moved(data, device), requires_grad, name)
 
 
-def randint(low, high=None, size=(), *, dtype=np.int64) -> Tensor:
+def randint(low, high=None, size=(), *, dtype=np.int64, device=None) -> Tensor:
     """Integers drawn uniformly from ``[low, high)`` (``[0, low)`` with one bound)."""
     low, high = (0, low) if high is None else (low, high)
     dtype = _dtype("randint", dtype)
     shape = _shape((size,) if not isinstance(size, int) else (size,), "randint", dtype)
-    return Tensor(B.xp.asarray(random.generator.integers(low, high, shape).astype(dtype)))
+    return Tensor(_moved(random.generator.integers(low, high, shape).astype(dtype), device))
 
 
 def rand_like(x) -> Tensor:
     """Uniform samples in [0, 1) in the shape and dtype of ``x``."""
     data = _like_data("rand_like", x)
-    return rand(data.shape, dtype=data.dtype)
+    return rand(data.shape, dtype=data.dtype, device=_like_device(data, None))
 
 
 def randn_like(x) -> Tensor:
     """Standard normal samples in the shape and dtype of ``x``."""
     data = _like_data("randn_like", x)
-    return randn(data.shape, dtype=data.dtype)
+    return randn(data.shape, dtype=data.dtype, device=_like_device(data, None))
 
 
 def manual_seed(seed: int) -> Random:

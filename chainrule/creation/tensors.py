@@ -12,6 +12,8 @@ import numpy as np
 
 from .. import backend as B
 from ..errors import DTypeError, ShapeError
+from ..core.device import device as _device
+from ..core.device import placement, transfer
 from ..core.dtypes import default_float
 from ..core.tensor import Tensor
 
@@ -21,8 +23,10 @@ _NUMERIC = "fiub"       # float, signed and unsigned integer, bool
 
 
 
-def tensor(data, requires_grad: bool = False, dtype=None, name: str | None = None) -> Tensor:
-    """A new leaf tensor holding a copy of ``data``.
+def tensor(data, requires_grad: bool = False, dtype=None, name: str | None = None, *,
+           device=None) -> Tensor:
+    """A new leaf tensor holding a copy of ``data``, on ``device`` (the CPU by default, or
+    the device of a tensor or device array given as ``data``).
 
     A NumPy array keeps its dtype (float64 stays float64); Python floats and lists of floats
     become the default dtype (float32; :func:`~chainrule.set_default_dtype`); integer and
@@ -39,8 +43,9 @@ def tensor(data, requires_grad: bool = False, dtype=None, name: str | None = Non
     if dtype is not None:
         dtype = _dtype("tensor", dtype)
     keeps_dtype = isinstance(data, B.ndarray_types) or isinstance(data, np.generic)
+    xp = B.module_of(data)
     try:
-        array = B.xp.array(data, dtype=dtype, copy=True)
+        array = xp.array(data, dtype=dtype, copy=True)
     except OverflowError as exc:
         raise DTypeError(f"tensor(): a value does not fit dtype={dtype} ({exc}); pass a wider "
                          "dtype such as int64 or float32") from exc
@@ -60,7 +65,23 @@ def tensor(data, requires_grad: bool = False, dtype=None, name: str | None = Non
         )
     if dtype is None and not keeps_dtype and array.dtype == np.float64:
         array = array.astype(default_float())
+    if device is not None:
+        array = transfer(array, _as_device(device))
     return Tensor(array, requires_grad=requires_grad, name=name)
+
+
+def _as_device(device) -> _device:
+    return device if isinstance(device, _device) else _device(device)
+
+
+def _xp(device):
+    """The array module of ``device`` (NumPy for ``None``, the CPU)."""
+    return np if device is None else placement(_as_device(device).type).xp
+
+
+def _moved(array, device):
+    """A NumPy ``array`` made on the host, on ``device``."""
+    return array if device is None else transfer(array, _as_device(device))
 
 
 def _ragged(data, limit: int = 10_000) -> str:
@@ -83,21 +104,21 @@ def _make(array, requires_grad, name) -> Tensor:
     return Tensor(array, requires_grad=requires_grad, name=name)
 
 
-def zeros(*shape, dtype=None, requires_grad=False, name=None, size=None) -> Tensor:
-    """A tensor of zeros (``zeros(2, 3)`` or ``zeros((2, 3))``)."""
+def zeros(*shape, dtype=None, requires_grad=False, name=None, size=None, device=None) -> Tensor:
+    """A tensor of zeros (``zeros(2, 3)`` or ``zeros((2, 3))``), on ``device``."""
     dtype = _dtype("zeros", default_float() if dtype is None else dtype)
     shape = _shape(shape if size is None else (size,), "zeros", dtype)
-    return _make(B.xp.zeros(shape, dtype=dtype), requires_grad, name)
+    return _make(_xp(device).zeros(shape, dtype=dtype), requires_grad, name)
 
 
-def ones(*shape, dtype=None, requires_grad=False, name=None, size=None) -> Tensor:
-    """A tensor of ones."""
+def ones(*shape, dtype=None, requires_grad=False, name=None, size=None, device=None) -> Tensor:
+    """A tensor of ones, on ``device``."""
     dtype = _dtype("ones", default_float() if dtype is None else dtype)
     shape = _shape(shape if size is None else (size,), "ones", dtype)
-    return _make(B.xp.ones(shape, dtype=dtype), requires_grad, name)
+    return _make(_xp(device).ones(shape, dtype=dtype), requires_grad, name)
 
 
-def full(shape, value, dtype=None, requires_grad=False, name=None) -> Tensor:
+def full(shape, value, dtype=None, requires_grad=False, name=None, device=None) -> Tensor:
     """A tensor of ``shape`` filled with ``value``, a real number (as ``torch.full``).
 
     ``value`` must be a number ``dtype`` holds exactly in kind: a fractional value for an integer
@@ -126,7 +147,7 @@ def full(shape, value, dtype=None, requires_grad=False, name=None) -> Tensor:
     if dtype.kind == "f" and math.isfinite(value) and abs(value) > float(np.finfo(dtype).max):
         raise DTypeError(f"full(): value={value!r} overflows dtype={dtype} (largest "
                          f"{np.finfo(dtype).max}); pass dtype=np.float64")
-    return _make(B.xp.full(size, value, dtype=dtype), requires_grad, name)
+    return _make(_xp(device).full(size, value, dtype=dtype), requires_grad, name)
 
 
 def _fits(value, dtype: np.dtype) -> bool:
@@ -136,21 +157,30 @@ def _fits(value, dtype: np.dtype) -> bool:
     return info.min <= int(value) <= info.max
 
 
-def zeros_like(x, requires_grad=False) -> Tensor:
-    """Zeros of the shape and dtype of ``x``."""
-    return _make(B.xp.zeros_like(_like_data("zeros_like", x)), requires_grad, None)
+def zeros_like(x, requires_grad=False, *, dtype=None, device=None) -> Tensor:
+    """Zeros of the shape, dtype and device of ``x`` (unless given)."""
+    data = _like_data("zeros_like", x)
+    return zeros(data.shape, dtype=dtype or data.dtype, requires_grad=requires_grad,
+                 device=_like_device(data, device))
 
 
-def ones_like(x, requires_grad=False) -> Tensor:
-    """Ones of the shape and dtype of ``x``."""
-    return _make(B.xp.ones_like(_like_data("ones_like", x)), requires_grad, None)
+def ones_like(x, requires_grad=False, *, dtype=None, device=None) -> Tensor:
+    """Ones of the shape, dtype and device of ``x`` (unless given)."""
+    data = _like_data("ones_like", x)
+    return ones(data.shape, dtype=dtype or data.dtype, requires_grad=requires_grad,
+                device=_like_device(data, device))
+
+
+def _like_device(data, device):
+    found = B.placement_of(data)
+    return device if device is not None or found is None else found.name
 
 
 def _like_data(where: str, x):
     if isinstance(x, Tensor):
         return x._data
     try:
-        data = B.xp.asarray(x)
+        data = x if isinstance(x, B.ndarray_types) else np.asarray(x)
     except (ValueError, TypeError) as exc:
         raise ShapeError(f"{where}(): cannot read x as an array ({exc}); pass a Tensor or a "
                          "NumPy array") from exc
@@ -205,19 +235,20 @@ def _shape(shape: tuple, where: str = "shape", dtype=None) -> tuple[int, ...]:
     return tuple(sizes)
 
 
-def eye(n, m=None, *, dtype=None, requires_grad=False) -> Tensor:
-    """The ``n x m`` identity matrix (square by default)."""
+def eye(n, m=None, *, dtype=None, requires_grad=False, device=None) -> Tensor:
+    """The ``n x m`` identity matrix (square by default), on ``device``."""
     dtype = _dtype("eye", default_float() if dtype is None else dtype)
     rows, cols = _shape((n, n if m is None else m), "eye", dtype)
-    return _make(B.xp.eye(rows, cols, dtype=dtype), requires_grad, None)
+    return _make(_xp(device).eye(rows, cols, dtype=dtype), requires_grad, None)
 
 
-def empty(*shape, dtype=None, requires_grad=False, size=None) -> Tensor:
+def empty(*shape, dtype=None, requires_grad=False, size=None, device=None) -> Tensor:
     """A new tensor (of zeros: chainrule never hands out uninitialised memory)."""
-    return zeros(*shape, dtype=dtype, requires_grad=requires_grad, size=size)
+    return zeros(*shape, dtype=dtype, requires_grad=requires_grad, size=size, device=device)
 
 
-def full_like(x, value, *, dtype=None) -> Tensor:
-    """``value`` in the shape of ``x`` (and its dtype unless given)."""
+def full_like(x, value, *, dtype=None, device=None) -> Tensor:
+    """``value`` in the shape of ``x`` (and its dtype and device unless given)."""
     data = _like_data("full_like", x)
-    return full(data.shape, value, dtype=data.dtype if dtype is None else dtype)
+    return full(data.shape, value, dtype=data.dtype if dtype is None else dtype,
+                device=_like_device(data, device))

@@ -38,6 +38,8 @@ import numpy as np
 from .. import backend
 from ..creation import tensor
 from ..errors import DTypeError, ShapeError
+from ..core.device import device as device_type
+from ..core.device import transfer
 from ..core.modes import no_grad
 from ..core.tensor import Tensor
 
@@ -211,20 +213,34 @@ class Module:
         return self
 
     def to(self, *args: Any, dtype: Any = None, device: Any = None) -> Module:
-        """Convert every parameter to ``dtype`` in place (the same tensors); ``device`` must be
-        the CPU.  ``net.to("cpu")``, ``net.to(cr.float64)``; returns ``self``."""
+        """Move every parameter and buffer to ``device`` and convert the float ones to
+        ``dtype``, in place (the same tensors, so an optimizer made before still holds them);
+        ``net.to("cuda")``, ``net.to(cr.float64)``, ``net.to("cpu", cr.float64)``; returns
+        ``self``.  Gradients move with their parameters."""
         for a in args:
-            if isinstance(a, str) or type(a).__name__ == "device":
+            if isinstance(a, (str, device_type)):
                 device = a
             else:
                 dtype = a
-        if device is not None:
-            Tensor([0.0]).to(device)        # refuses what is not the CPU
-        if dtype is not None:
-            with no_grad():
-                for p in self.parameters():
-                    p._data = p._data.astype(dtype)
+        target = None if device is None else (
+            device if isinstance(device, device_type) else device_type(device))
+        with no_grad():
+            for t in (*self.parameters(), *(b for _, b in self.named_buffers())):
+                if target is not None:
+                    t._data = transfer(t._data, target)
+                    if t.grad is not None:
+                        t.grad._data = transfer(t.grad._data, target)
+                if dtype is not None and t._data.dtype.kind == "f":
+                    t._data = t._data.astype(dtype)
         return self
+
+    def cpu(self) -> Module:
+        """``self.to("cpu")``."""
+        return self.to("cpu")
+
+    def cuda(self, device: Any = None) -> Module:
+        """``self.to("cuda")`` (:class:`~chainrule.errors.DeviceError` without a GPU)."""
+        return self.to(device_type("cuda", device))
 
     def train(self, mode: bool = True) -> Module:
         """Set ``training`` on this module and every descendant; returns ``self``."""
@@ -296,7 +312,7 @@ class Module:
             )
         with no_grad():
             for key, value in values.items():
-                own[key].copy_(backend.xp.asarray(value))
+                own[key].copy_(transfer(np.asarray(backend.to_numpy(value)), own[key].device))
         return missing, unexpected
 
     # ----------------------------------------------------------------- display

@@ -16,6 +16,7 @@ from .. import backend as B
 from ..errors import ShapeError
 from ..core.fields import Book, Memory
 from ..core.op import MULTILINEAR, BadInput, Op, Sample
+from ..core.saves import shape_of
 from .samples import uniform
 from .shape import broadcast_to, reshape, transpose
 
@@ -82,7 +83,7 @@ def _einsum_vjp(k, g, *operands, subscripts):
     ins, out = split_subscripts(subscripts)
     mine = ins[k]
     others = [(s, o) for j, (s, o) in enumerate(zip(ins, operands)) if j != k]
-    size = dict(zip(mine, np.shape(operands[k])))
+    size = dict(zip(mine, shape_of(operands[k])))     # a Tensor or an array of any module
     unique = "".join(dict.fromkeys(mine))
     available = set(out).union(*[set(s) for s, _ in others])
     keep = "".join(c for c in unique if c in available)

@@ -73,6 +73,7 @@ class Plan:
     def __init__(self, tape: Tape, input_slots: list[int | None], signature: tuple,
                  outputs: list[int], single: bool) -> None:
         self.signature = signature
+        self._xp = backend.xp           # the module the traced operators ran on
         self._inputs = input_slots
         self._outputs = outputs
         self._single = single
@@ -117,7 +118,7 @@ class Plan:
                 v[slot] = array
         for slot, t in self._live:
             v[slot] = t._data
-        asarray = backend.xp.asarray
+        asarray = self._xp.asarray
         for code, fn, out, ins, params, dies in self._steps:
             if code == 9:                       # params: the dying input to write into
                 r = fn(v[ins[0]], v[ins[1]], out=v[params])
@@ -207,8 +208,14 @@ def _arrays(args) -> list:
 
 
 def _signature(arrays) -> tuple:
-    return tuple((tuple(a.shape), str(a.dtype)) if isinstance(a, backend.ndarray_types)
+    return tuple((tuple(a.shape), _dtype_and_device(a)) if isinstance(a, backend.ndarray_types)
                  else ("value", repr(a)) for a in arrays)
+
+
+def _dtype_and_device(array) -> str:
+    """``float32``, or ``float32 on cuda`` off the CPU: a plan replays on its device only."""
+    where = backend.placement_of(array)
+    return str(array.dtype) if where is backend.CPU else f"{array.dtype} on {where.name}"
 
 
 def _describe(signature) -> str:
@@ -292,7 +299,7 @@ class Compiled:
             r = r._data if isinstance(r, Tensor) else r
             same = (getattr(r, "shape", None) == getattr(e, "shape", None)
                     and getattr(r, "dtype", None) == getattr(e, "dtype", None)
-                    and bool(backend.xp.array_equal(r, e, equal_nan=True)))
+                    and bool(backend.module_of(r).array_equal(r, e, equal_nan=True)))
             if not same:
                 raise ReplayError(
                     f"replaying the plan of {getattr(self.fn, '__name__', 'the function')} "

@@ -48,6 +48,8 @@ from typing import IO, Any
 
 import numpy as np
 
+from chainrule import backend
+from chainrule.core.device import device, transfer
 from chainrule.errors import DataError, DTypeError, ShapeError
 
 from .atomic import atomic_write
@@ -107,7 +109,7 @@ def _check_arrays(arrays: Mapping[str, Any]) -> dict[str, np.ndarray]:
         if not name or name == _META_ENTRY or "\x00" in name:
             raise ShapeError(f"save_checkpoint: invalid array name {name!r}; names must be "
                              f"non-empty and {_META_ENTRY!r} is reserved")
-        array = np.asarray(value)
+        array = backend.to_numpy(getattr(value, "_data", value))   # a GPU array to the host
         if array.dtype.kind not in _ALLOWED_KINDS:
             raise DTypeError(
                 f"save_checkpoint: array {name!r} has dtype {array.dtype} (shape "
@@ -254,8 +256,13 @@ def _read_checked(path: Path, npz: Any, name: str, entry: dict[str, Any],
     return array
 
 
-def load_checkpoint(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def load_checkpoint(path: str | os.PathLike[str], map_location: Any = None,
+                    ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Read a checkpoint written by :func:`save_checkpoint`; return ``(arrays, meta)``.
+
+    The arrays are NumPy arrays (a checkpoint holds host copies, so one written on a GPU loads
+    on a machine without one), or arrays on ``map_location`` (``"cuda"``, a ``cr.device``)
+    when given, as ``torch.load``'s argument of that name.
 
     Every array is checked against the manifest (names, dtype, shape, sha256).  A missing,
     truncated or corrupt file, a file that is not a zip archive (a pickle renamed ``.npz``, say),
@@ -272,7 +279,11 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray]
     # np.load gets our open file, not the path: if the zip directory is unreadable it would
     # otherwise leave its own file object open.
     with handle:
-        return _load_from(path, handle)
+        arrays, meta = _load_from(path, handle)
+    if map_location is not None:
+        where = map_location if isinstance(map_location, device) else device(map_location)
+        arrays = {name: transfer(array, where) for name, array in arrays.items()}
+    return arrays, meta
 
 
 def _load_from(path: Path, handle: IO[bytes]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:

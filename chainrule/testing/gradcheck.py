@@ -23,6 +23,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .. import backend as B
+from ..core.device import CPU, device, transfer
 from ..core.modes import enable_grad, no_grad
 from ..autodiff import grad, jvp
 from ..errors import GradientCheckError
@@ -50,20 +51,31 @@ def _outputs(out) -> tuple:
 
 
 class _Problem:
-    """``f`` with its float inputs (as float64 arrays) made the variables of the check."""
+    """``f`` with its float inputs (as float64 arrays) made the variables of the check, and
+    every input on ``device`` (constant arrays too)."""
 
-    def __init__(self, f, inputs):
+    def __init__(self, f, inputs, on=None):
         self.f = f
-        self.inputs = list(inputs)
-        self.which = [i for i, a in enumerate(self.inputs) if _is_float(a)]
+        self.device = CPU if on is None else device(on)
+        self.which = [i for i, a in enumerate(inputs) if _is_float(a)]
         self.x = [np.array(B.to_numpy(a._data if isinstance(a, Tensor) else np.asarray(a)),
-                           dtype=np.float64) for a in (self.inputs[i] for i in self.which)]
+                           dtype=np.float64) for a in (inputs[i] for i in self.which)]
+        self.inputs = [a if i in self.which else self._constant(a) for i, a in enumerate(inputs)]
+
+    def _constant(self, a):
+        if isinstance(a, Tensor):
+            return a.to(self.device)
+        return self.put(a) if isinstance(a, B.ndarray_types) else a
+
+    def put(self, array):
+        """A host array on the device of the check."""
+        return transfer(np.asarray(array), self.device)
 
     def call(self, xs, requires_grad: bool):
         args = list(self.inputs)
         leaves = []
         for i, x in zip(self.which, xs):
-            t = Tensor(B.xp.asarray(x), requires_grad=requires_grad)
+            t = Tensor(self.put(x), requires_grad=requires_grad)
             args[i] = t
             leaves.append(t)
         return leaves, _outputs(self.f(*args))
@@ -79,13 +91,15 @@ def _close(a, n, atol, rtol) -> bool:
 
 
 def gradcheck(f: Callable, inputs: Sequence, *, eps: float = 1e-6, atol: float = 1e-6,
-              rtol: float = 1e-5, modes: Sequence[str] = ("rev", "fwd"), seed: int = 0) -> bool:
+              rtol: float = 1e-5, modes: Sequence[str] = ("rev", "fwd"), seed: int = 0,
+              device=None) -> bool:
     """Check ``f``'s derivatives at ``inputs`` against central differences in float64.
 
     Every floating-point input is a variable (converted to float64); others pass through as
-    constants.  Returns True, or raises :class:`GradientCheckError`.
+    constants.  Every input is put on ``device`` (the CPU by default), where ``f`` runs.
+    Returns True, or raises :class:`GradientCheckError`.
     """
-    problem = _Problem(f, inputs)
+    problem = _Problem(f, inputs, device)
     rng = np.random.default_rng(seed)
     leaves, outs = problem.call(problem.x, True)
     us = [rng.standard_normal(o.shape) for o in outs]
@@ -99,7 +113,7 @@ def gradcheck(f: Callable, inputs: Sequence, *, eps: float = 1e-6, atol: float =
         roots = [(o, u) for o, u in zip(outs, us) if o.requires_grad]
         if roots and leaves:
             analytic = grad([o for o, _ in roots], leaves,
-                            grad_outputs=[Tensor(B.xp.asarray(u, dtype=o.dtype))
+                            grad_outputs=[Tensor(problem.put(u.astype(o.dtype)))
                                           for o, u in roots], allow_unused=True)
         else:
             analytic = (None,) * len(leaves)
@@ -136,8 +150,8 @@ def gradcheck(f: Callable, inputs: Sequence, *, eps: float = 1e-6, atol: float =
                 args[i] = t
             return f(*args)
 
-        _, touts = jvp(call, [Tensor(B.xp.asarray(x)) for x in problem.x],
-                       [B.xp.asarray(v) for v in vs])
+        _, touts = jvp(call, [Tensor(problem.put(x)) for x in problem.x],
+                       [problem.put(v) for v in vs])
         touts = _outputs(touts)
         plus = problem.values([x + eps * v for x, v in zip(problem.x, vs)])
         minus = problem.values([x - eps * v for x, v in zip(problem.x, vs)])
@@ -167,12 +181,12 @@ def gradcheck(f: Callable, inputs: Sequence, *, eps: float = 1e-6, atol: float =
 
 def gradgradcheck(f: Callable, inputs: Sequence, *, eps: float = 1e-6, atol: float = 1e-5,
                   rtol: float = 1e-4, modes: Sequence[str] = ("rev", "fwd"),
-                  seed: int = 1) -> bool:
+                  seed: int = 1, device=None) -> bool:
     """Check the second derivatives of ``f``: :func:`gradcheck` on ``x -> grad(<u, f(x)>)``.
 
     Reverse mode here is reverse-over-reverse; forward mode is forward-over-reverse.
     """
-    problem = _Problem(f, inputs)
+    problem = _Problem(f, inputs, device)
     rng = np.random.default_rng(seed)
     _, outs = problem.call(problem.x, True)
     us = [rng.standard_normal(o.shape) for o in outs]
@@ -189,13 +203,13 @@ def gradgradcheck(f: Callable, inputs: Sequence, *, eps: float = 1e-6, atol: flo
             outs = _outputs(f(*args))
             roots = [(o, u) for o, u in zip(outs, us) if o.requires_grad]
             if not roots:
-                return tuple(Tensor(B.xp.zeros_like(a._data)) for a in leaves)
+                return tuple(Tensor(B.module_of(a._data).zeros_like(a._data)) for a in leaves)
             gs = grad([o for o, _ in roots], leaves,
-                      grad_outputs=[Tensor(B.xp.asarray(u, dtype=o.dtype)) for o, u in roots],
+                      grad_outputs=[Tensor(problem.put(u.astype(o.dtype))) for o, u in roots],
                       create_graph=True, allow_unused=True)
-        return tuple(Tensor(B.xp.zeros_like(a._data)) if g is None else g
+        return tuple(Tensor(B.module_of(a._data).zeros_like(a._data)) if g is None else g
                      for g, a in zip(gs, leaves))
 
     first_derivative.__name__ = f"grad of {_label(f)}"
     return gradcheck(first_derivative, inputs, eps=eps, atol=atol, rtol=rtol, modes=modes,
-                     seed=seed + 1)
+                     seed=seed + 1, device=device)
