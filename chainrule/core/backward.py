@@ -115,11 +115,9 @@ def _backward(roots, grads, *, inputs, retain_graph, create_graph, allow_unused)
         results = [None] * len(inputs)
         order = _prune(order, targets)
 
-    previous = mode.grad_enabled
-    anomaly = mode.anomaly
-    mode.grad_enabled = create_graph
-    mode.anomaly = False        # checked per node below, so the error names the node's op
-    mode.raw = raw              # VJP rules run on arrays: the same rules, NumPy's speed
+    # anomaly is checked per node below, so the error names the node's op; with raw, the VJP
+    # rules run on arrays: the same rules, NumPy's speed
+    previous, anomaly, was_raw = mode.switch(create_graph, False, raw)
     stored: set[int] = set()    # arrays already handed out as a .grad (never share one)
     try:
         for node in reversed(order):
@@ -165,9 +163,7 @@ def _backward(roots, grads, *, inputs, retain_graph, create_graph, allow_unused)
             if not retain_graph:
                 node.release()
     finally:
-        mode.grad_enabled = previous
-        mode.anomaly = anomaly
-        mode.raw = False
+        mode.switch(previous, anomaly, was_raw)
 
     if targets is None:
         return None

@@ -47,6 +47,18 @@ class _Mode(threading.local):
                                                 or self.tape is not None))
 
 
+    def switch(self, grad_enabled: bool, anomaly: bool, raw: bool) -> tuple[bool, bool, bool]:
+        """Set grad mode, anomaly detection and ``raw`` at once (one update of ``special``, for
+        the backward walk, which sets all three and then puts them back); return the old ones."""
+        old = (self.grad_enabled, self.anomaly, self.raw)
+        put = threading.local.__setattr__
+        put(self, "grad_enabled", grad_enabled)
+        put(self, "anomaly", anomaly)
+        put(self, "raw", raw)
+        put(self, "special", bool(self.fwd_levels or anomaly or raw or self.tape is not None))
+        return old
+
+
 _SPECIAL = frozenset({"anomaly", "fwd_levels", "raw", "tape"})
 mode = _Mode()
 

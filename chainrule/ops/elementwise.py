@@ -121,7 +121,7 @@ sub = Op("sub", "subtract", inputs=("x", "y"), promotes="same", elementwise=True
          doc="``x - y``, broadcasting.")
 
 mul = Op("mul", "multiply", inputs=("x", "y"), promotes="same", elementwise=True,
-         saves=("x", "y"), vjp=(lambda g, x, y: g * y, lambda g, x, y: g * x),
+         saves=("x", "y"), vjp=(lambda g, x, y: _times(g, y), lambda g, x, y: _times(g, x)),
          jvp=ELEMENTWISE, samples=binary(), bad_inputs=_BAD_BINARY, hint=_BROADCAST_HINT,
          book=Book(SCALE, "*", lambda n, a: n.product(a[0], a[1]),
                    lambda n, i, g, a, out: n.product_grad(g, a[1 - i])),
@@ -163,6 +163,15 @@ def _one_value(g):
     if isinstance(g, B.ndarray_types) and g.ndim and g.size and not any(g.strides):
         return g[(0,) * g.ndim]
     return None
+
+
+def _times(g, v):
+    """``g * v``; a sum's gradient (one value broadcast) multiplies ``v`` by that number, which
+    NumPy does faster than a product with a broadcast array (the same bits)."""
+    one = _one_value(g)
+    if one is not None and getattr(v, "shape", None) == g.shape:
+        return v * one
+    return g * v
 
 
 def _power_dx(g, x, y, ans):
