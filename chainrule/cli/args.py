@@ -147,6 +147,17 @@ def output_file(text: str) -> str:
     return text
 
 
+def check_device(name: str) -> None:
+    """Refuse a ``--device`` chainrule cannot compute on here, saying what to install."""
+    from ..core.device import device
+    from ..errors import DeviceError
+
+    try:
+        device(name)
+    except DeviceError as exc:
+        raise UsageError(f"--device {name}: {exc}") from None
+
+
 def add_network_options(parser: argparse.ArgumentParser) -> None:
     """``--batch-size``, ``--hidden`` and ``--bias``: the chapter's network as ``graph`` and
     ``explain`` record it (:func:`chainrule.viz.build_chapter_graph`)."""

@@ -16,8 +16,8 @@ import sys
 import numpy as np
 
 from ..distributed import is_root_process
-from .args import (UsageError, check_fits, non_negative_float, output_folder, positive_float,
-                   positive_int, seed)
+from .args import (UsageError, check_device, check_fits, non_negative_float, output_folder,
+                   positive_float, positive_int, seed)
 
 __all__ = ["add_train_parser", "train_command"]
 
@@ -74,6 +74,9 @@ def add_train_parser(subparsers) -> argparse.ArgumentParser:
     train.add_argument("--compile", action="store_true",
                        help="capture each step once and replay it (cr.compile): the same "
                             "numbers bit for bit, less Python per step; not with --pipeline")
+    train.add_argument("--device", default="cpu",
+                       help="where the model computes: cpu, or cuda (a GPU through CuPy: pip "
+                            "install 'chainrule[cuda]') (cpu)")
     train.set_defaults(func=train_command)
     return train
 
@@ -93,6 +96,10 @@ def check_train_args(args: argparse.Namespace) -> None:
     if args.pipeline and args.model != "mlp":
         raise UsageError(f"--pipeline cuts an MLP's layers into stages; --model {args.model} "
                          "trains in one process or data-parallel: drop --pipeline")
+    check_device(args.device)
+    if args.device != "cpu" and args.pipeline:
+        raise UsageError(f"--device {args.device}: a pipeline's stages run on the CPU for now; "
+                         "drop --pipeline, or train on the CPU")
     if args.compile and args.pipeline:
         raise UsageError("--compile replays whole steps on one rank's network; a pipeline's "
                          "stages send and receive between operators: drop one of them")
@@ -135,7 +142,8 @@ def train_command(args: argparse.Namespace) -> int:
                     distributed=args.distributed, pipeline=args.pipeline,
                     micro_batches=args.micro_batches, layers=args.layers, dtype=args.dtype,
                     compile=args.compile, schedule=args.schedule or "1f1b",
-                    checkpoint_every=args.checkpoint_every, model=args.model)
+                    checkpoint_every=args.checkpoint_every, model=args.model,
+                    device=args.device)
     try:
         train(config, given)
     except TrainingInterrupted as stop:         # every rank agreed to stop

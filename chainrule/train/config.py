@@ -69,6 +69,7 @@ class Config:
     checkpoint_every: int | None = None   # steps between checkpoints (None: at epoch ends)
     compile: bool = False             # replay each step from a captured plan (cr.compile)
     model: str = "mlp"                # one of MODELS; "mlp" is the chapter's net (--layers)
+    device: str = "cpu"               # where the model and the batches live: "cpu", "cuda"
 
 
 # the settings a checkpoint fixes, with their flags: --resume refuses a named different value

@@ -40,7 +40,7 @@ CHECKPOINT_KEYS = frozenset({"config", "dataset", "step", "loader", "rng", "hist
 # the settings --resume takes from the command line, not from the checkpoint
 _FROM_COMMAND_LINE = frozenset({"epochs", "out", "resume", "progress", "log", "distributed",
                                 "pipeline", "compile", "micro_batches", "schedule",
-                                "checkpoint_every"})
+                                "checkpoint_every", "device"})
 
 
 class TrainingDiverged(AnomalyError):
@@ -91,7 +91,7 @@ def _resumed_config(config: Config, meta: dict, path: Path, out: str) -> Config:
                      progress=config.progress, log=config.log,
                      distributed=config.distributed, pipeline=config.pipeline,
                      compile=config.compile, schedule=config.schedule,
-                     checkpoint_every=config.checkpoint_every,
+                     checkpoint_every=config.checkpoint_every, device=config.device,
                      micro_batches=meta["config"].get("micro_batches"))
     if config.micro_batches is not None:
         resumed.micro_batches = config.micro_batches
@@ -101,10 +101,11 @@ def _resumed_config(config: Config, meta: dict, path: Path, out: str) -> Config:
 def evaluate(model, x: np.ndarray, y: np.ndarray, batch_size: int = 2048) -> float:
     """Accuracy of ``model`` on ``(x, y)``, computed under ``no_grad`` in batches."""
     correct = 0
-    dtype = model.parameters()[0].dtype
+    dtype, where = model.parameters()[0].dtype, model.parameters()[0].device
     with no_grad():
         for start in range(0, len(x), batch_size):
-            logits = model(creation.tensor(x[start:start + batch_size], dtype=dtype)).numpy()
+            batch = creation.tensor(x[start:start + batch_size], dtype=dtype, device=where)
+            logits = model(batch).numpy()
             correct += int((logits.argmax(axis=1) == y[start:start + batch_size]).sum())
     return correct / max(len(x), 1)
 
@@ -172,7 +173,7 @@ class Run:
 
     def _build(self, inputs: int, classes: int) -> None:
         """Make the model and its optimizer."""
-        self.model = build_model(self.config, inputs, classes)
+        self.model = build_model(self.config, inputs, classes).to(self.config.device)
         self.optimizer = SGD(self.model.parameters(), lr=self.config.lr)
         self.compiled = capture(self._gradients) if self.config.compile else None
 
@@ -272,12 +273,19 @@ class Run:
         model.train()
         optimizer.zero_grad()
         sums = [0.0, 0.0, 0, len(y)]
+        where = self.config.device
+        if where != "cpu" and len(y):                   # the batch to the model's device
+            x = creation.tensor(x, dtype=np.dtype(self.config.dtype), device=where)
+            labels = creation.tensor(y, device=where)
+        else:
+            labels = y
         if len(y) and self.compiled is not None:        # replayed: the same numbers
-            J, L, o, *grads = self.compiled(np.asarray(x, dtype=self.config.dtype), y)
+            J, L, o, *grads = self.compiled(x if where != "cpu" else np.asarray(
+                x, dtype=self.config.dtype), labels)
             for p, g in zip(optimizer.param_groups[0]["params"], grads):
                 p.grad = g
         elif len(y):                                    # a rank's part can be empty
-            J = model.objective(creation.tensor(x, dtype=np.dtype(self.config.dtype)), y)
+            J = model.objective(creation.tensor(x, dtype=np.dtype(self.config.dtype)), labels)
             J.backward()
             L, o = model.last_objective["L"], model.intermediates["o"]
         if len(y):
