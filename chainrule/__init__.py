@@ -22,7 +22,7 @@ from .errors import (AnomalyError, ChainruleError, DataError, DTypeError, Gradie
 from .functional import (abs, add, astype, broadcast_to, clip, concatenate, cos, cross_entropy,
                          einsum, equal, exp, getitem, greater, greater_equal, less,
                          less_equal, log, log_softmax, logsumexp, matmul, max, maximum, mean,
-                         min, minimum, mse_loss, mul, neg, not_equal, power, relu, reshape,
+                         min, minimum, mse_loss, mul, neg, nonzero, not_equal, power, relu, reshape,
                          sigmoid, sin, softmax, softplus, sqrt, stack, sub, sum, sum_to, sumsq,
                          tanh, tensordot, transpose, where)
 from .core.dtypes import (double, float16, float32, float64, get_default_dtype, half, int8,
@@ -67,7 +67,7 @@ __all__ = [
     "compile", "trace", "Plan", "ReplayError",
     # operators
     "neg", "exp", "log", "sqrt", "abs", "sin", "cos", "tanh", "sigmoid", "relu", "softplus",
-    "add", "sub", "mul", "div", "power", "maximum", "minimum", "where", "clip",
+    "add", "sub", "mul", "div", "power", "maximum", "minimum", "where", "nonzero", "clip",
     "less", "less_equal", "greater", "greater_equal", "equal", "not_equal",
     "sum", "sumsq", "mean", "max", "min", "logsumexp", "softmax", "log_softmax",
     "reshape", "transpose", "broadcast_to", "sum_to", "getitem", "concatenate", "stack",

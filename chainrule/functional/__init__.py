@@ -23,7 +23,7 @@ from .linalg import einsum, matmul, tensordot
 
 __all__ = [
     "neg", "exp", "log", "sqrt", "abs", "sin", "cos", "tanh", "sigmoid", "relu", "softplus",
-    "add", "sub", "mul", "div", "power", "maximum", "minimum", "where", "clip",
+    "add", "sub", "mul", "div", "power", "maximum", "minimum", "where", "nonzero", "clip",
     "less", "less_equal", "greater", "greater_equal", "equal", "not_equal",
     "sum", "sumsq", "mean", "max", "min", "logsumexp", "softmax", "log_softmax",
     "reshape", "transpose", "broadcast_to", "sum_to", "getitem", "concatenate", "stack",
@@ -283,8 +283,20 @@ def stack(seq, axis: int = 0) -> Tensor:
     return concatenate([reshape(x, grown) for x in seq], axis=axis)
 
 
-def where(condition, a, b) -> Tensor:
-    """``a`` where ``condition`` is true, else ``b``; ``condition`` takes no gradient."""
+_MISSING = object()
+
+
+def where(condition, a=_MISSING, b=_MISSING):
+    """``a`` where ``condition`` is true, else ``b``; ``condition`` takes no gradient.
+
+    With ``condition`` alone, as ``torch.where(condition)``: the indices where it is true (or
+    nonzero), one integer tensor per axis (:func:`nonzero` with ``as_tuple=True``).
+    """
+    if a is _MISSING and b is _MISSING:
+        return nonzero(condition, as_tuple=True)
+    if a is _MISSING or b is _MISSING:
+        raise TypeError("where(condition, a, b) takes both a and b, or neither (then it "
+                        "returns the indices where condition is true)")
     cond = _data(condition)
     if not isinstance(cond, B.ndarray_types) or cond.dtype != bool:
         cond = B.xp.asarray(cond)
@@ -292,6 +304,30 @@ def where(condition, a, b) -> Tensor:
             raise DTypeError(f"where: condition must be bool, got dtype {cond.dtype}; "
                              "compare first, e.g. x > 0")
     return E.where(a, b, cond=cond)
+
+
+def nonzero(x, *, as_tuple: bool = False):
+    """The indices of the nonzero (true) elements of ``x``, in row-major order, as PyTorch's
+    ``torch.nonzero``: an int64 tensor of shape (count, x.ndim), or with ``as_tuple`` one 1-D
+    tensor per axis (where a 0-d ``x`` counts as 1-D).  No gradient: indices are integers.
+
+    >>> import chainrule as cr
+    >>> x = cr.tensor([[0.0, 2.0], [3.0, 0.0]])
+    >>> cr.nonzero(x).tolist(), [i.tolist() for i in cr.where(x > 1)]
+    ([[0, 1], [1, 0]], [[0, 1], [1, 0]])
+    """
+    data = _data(x)
+    if not isinstance(data, B.ndarray_types):
+        data = B.xp.asarray(data)
+    if data.dtype.kind not in "biufc":
+        raise DTypeError(f"nonzero: x.dtype={data.dtype}; it needs numbers or booleans")
+    if data.ndim == 0 and not as_tuple:
+        count = int(bool(data))
+        return Tensor._wrap(B.xp.zeros((count, 0), dtype=np.int64))
+    found = data.reshape(1).nonzero() if data.ndim == 0 else data.nonzero()
+    if as_tuple:
+        return tuple(Tensor._wrap(i.astype(np.int64, copy=False)) for i in found)
+    return Tensor._wrap(B.xp.stack(found, axis=1).astype(np.int64, copy=False))
 
 
 def clip(x, low=None, high=None) -> Tensor:

@@ -155,8 +155,8 @@ class Dropout(Module):
 class CrossEntropyLoss(Module):
     """``cr.cross_entropy(logits, labels)``: the batch mean of ``-log softmax(logits)[label]``.
 
-    ``reduction`` (``"mean"``, ``"sum"``, ``"none"``), ``ignore_index`` and ``label_smoothing``
-    are PyTorch's (:func:`chainrule.nn.functional.cross_entropy`).
+    ``weight`` (one per class), ``reduction`` (``"mean"``, ``"sum"``, ``"none"``), ``ignore_index``
+    and ``label_smoothing`` are PyTorch's (:func:`chainrule.nn.functional.cross_entropy`).
     """
 
     def __init__(self, weight: Any = None, reduction: str = "mean", ignore_index: int = -100,
@@ -170,7 +170,8 @@ class CrossEntropyLoss(Module):
 
     def forward(self, logits: Tensor, labels: Any) -> Tensor:
         """Return the cross-entropy of ``logits`` (N, C) against ``labels`` (N,), reduced."""
-        if (self.reduction, self.label_smoothing, self.ignore_index) == ("mean", 0.0, -100):
+        if (self.weight is None and (self.reduction, self.label_smoothing, self.ignore_index)
+                == ("mean", 0.0, -100)):
             return F.cross_entropy(logits, labels)
         return L.cross_entropy(logits, labels, self.weight, self.reduction, self.ignore_index,
                                self.label_smoothing)

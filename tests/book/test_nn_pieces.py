@@ -27,6 +27,14 @@ PROBS = np.abs(RNG.normal(size=(6, 4))).astype(np.float32)
 PROBS /= PROBS.sum(axis=1, keepdims=True)
 X = RNG.normal(size=(3, 5)).astype(np.float32) * 3
 
+WEIGHT = np.array([0.5, 2.0, 1.0, 3.0], np.float32)
+
+
+def _weight(f):
+    """The class weights as the library of ``f`` (chainrule or PyTorch) takes them."""
+    return cr.tensor(WEIGHT) if f is F else torch.tensor(WEIGHT)
+
+
 LOSSES = {
     "ce-none": (lambda f, a, y: f.cross_entropy(a, y, reduction="none"), LABELS),
     "ce-sum": (lambda f, a, y: f.cross_entropy(a, y, reduction="sum"), LABELS),
@@ -35,6 +43,13 @@ LOSSES = {
     "ce-ignore-smooth-none": (lambda f, a, y: f.cross_entropy(a, y, ignore_index=1,
                                                               label_smoothing=0.3,
                                                               reduction="none"), LABELS),
+    "ce-weight": (lambda f, a, y: f.cross_entropy(a, y, weight=_weight(f)), LABELS),
+    "ce-weight-ignore-smooth": (lambda f, a, y: f.cross_entropy(
+        a, y, weight=_weight(f), ignore_index=3, label_smoothing=0.2), LABELS),
+    "ce-weight-probs-sum": (lambda f, a, y: f.cross_entropy(a, y, weight=_weight(f),
+                                                           reduction="sum"), PROBS),
+    "nll-weight": (lambda f, a, y: f.nll_loss(f.log_softmax(a, dim=1), y, weight=_weight(f)),
+                   LABELS),
     "ce-probs": (lambda f, a, y: f.cross_entropy(a, y), PROBS),
     "ce-probs-smooth": (lambda f, a, y: f.cross_entropy(a, y, label_smoothing=0.2), PROBS),
     "nll": (lambda f, a, y: f.nll_loss(f.log_softmax(a, dim=1), y), LABELS),
@@ -72,7 +87,8 @@ def test_functional_matches_pytorch(name):
 
 
 @pytest.mark.parametrize("name", ["gelu", "gelu-tanh", "silu", "elu", "leaky_relu",
-                                  "ce-smooth", "ce-ignore", "ce-probs", "nll"])
+                                  "ce-smooth", "ce-ignore", "ce-probs", "nll",
+                                  "ce-weight-ignore-smooth", "nll-weight"])
 def test_composites_have_second_derivatives(name):
     fn, target = LOSSES[name]
     x = np.where(np.abs(LOGITS) < 0.1, 0.5, LOGITS).astype(np.float64)   # away from kinks
@@ -83,6 +99,18 @@ def test_composites_have_second_derivatives(name):
         return fn(F, a, y)
     assert gradcheck(f, (x,), modes=("rev", "fwd"))
     assert gradgradcheck(f, (x,))
+
+
+def test_cross_entropy_loss_module_weighs_classes():
+    # the module's shortcut to the fused primitive must not drop weight=
+    logits, labels = cr.tensor(LOGITS), cr.tensor(LABELS)
+    weighed = nn.CrossEntropyLoss(weight=cr.tensor(WEIGHT))(logits, labels).item()
+    plain = nn.CrossEntropyLoss()(logits, labels).item()
+    assert weighed == pytest.approx(F.cross_entropy(logits, labels, weight=cr.tensor(WEIGHT))
+                                    .item())
+    assert abs(weighed - plain) > 1e-3
+    with pytest.raises(cr.ShapeError, match=r"weight has shape \(3,\).*\(4,\)"):
+        F.cross_entropy(logits, labels, weight=cr.tensor(WEIGHT[:3]))
 
 
 def test_losses_refuse_bad_arguments():

@@ -1,6 +1,6 @@
-"""Losses as PyTorch's ``torch.nn.functional`` has them: ``cross_entropy`` (``reduction=``,
-``label_smoothing=``, ``ignore_index=``, class-probability targets), ``nll_loss``, ``mse_loss``
-(``reduction=``).
+"""Losses as PyTorch's ``torch.nn.functional`` has them: ``cross_entropy`` (``weight=``,
+``reduction=``, ``label_smoothing=``, ``ignore_index=``, class-probability targets),
+``nll_loss`` (``weight=``), ``mse_loss`` (``reduction=``).
 
 With the defaults (integer labels, mean, no smoothing, nothing ignored) ``cross_entropy`` is
 chainrule's fused primitive; every other case is a composite of ``log_softmax``, so its
@@ -74,35 +74,70 @@ def _labels(target, rows: int, classes: int, keep_shape, where: str, ignore_inde
     return B.xp.where(valid, y, 0), valid
 
 
-def nll_loss(input, target, reduction: str = "mean", ignore_index: int = -100) -> Tensor:  # noqa: A002
-    """``-input[i, target[i]]`` for log-probabilities ``input`` (N, C), reduced."""
+def _class_weight(weight, classes: int, dtype, where: str):
+    """``weight=``: one rescaling per class, a tensor (it may take a gradient) or an array."""
+    if weight is None:
+        return None
+    w = _data(weight)
+    if w.shape != (classes,) or w.dtype.kind not in "fiu":
+        raise ShapeError(f"{where}: weight has shape {w.shape} and dtype {w.dtype}; it needs "
+                         f"one number per class, shape ({classes},)")
+    return weight if isinstance(weight, Tensor) else B.xp.asarray(w, dtype=dtype)
+
+
+def _picked_weight(w, y, valid, dtype):
+    """The weight of each item's class (0 where ignored), and the mean's divisor."""
+    mask = B.xp.asarray(valid, dtype=dtype)
+    if w is None:
+        return mask, int(valid.sum())
+    wy = CF.getitem(w, y) * mask
+    return wy, CF.sum(wy)
+
+
+def _weighted_mean(losses, reduction: str, where: str, count):
+    if reduction == "mean" and not isinstance(count, int):      # a weighted mean
+        return CF.sum(losses) / count
+    return _reduce(losses, reduction, where, count)
+
+
+def nll_loss(input, target, weight=None, reduction: str = "mean",  # noqa: A002
+             ignore_index: int = -100) -> Tensor:
+    """``-weight[c] input[i, c]`` at each item's label ``c``, for log-probabilities ``input``
+    (N, C); the mean divides by the summed weights of the items, as PyTorch's."""
     flat, keep = _classes_last(input, "nll_loss")
     rows, classes = np.shape(_data(flat))
+    dtype = _data(flat).dtype
+    w = _class_weight(weight, classes, dtype, "nll_loss")
     y, valid = _labels(target, rows, classes, keep, "nll_loss", ignore_index)
-    picked = CF.getitem(flat, (B.xp.arange(rows), y))
-    losses = -picked * B.xp.asarray(valid, dtype=_data(flat).dtype)
-    losses = CF.reshape(losses, keep)
-    return _reduce(losses, reduction, "nll_loss", int(valid.sum()))
+    scale, count = _picked_weight(w, y, valid, dtype)
+    losses = CF.reshape(-CF.getitem(flat, (B.xp.arange(rows), y)) * scale, keep)
+    return _weighted_mean(losses, reduction, "nll_loss", count)
 
 
 def cross_entropy(input, target, weight=None, reduction: str = "mean",  # noqa: A002
                   ignore_index: int = -100, label_smoothing: float = 0.0) -> Tensor:
     """Cross-entropy of logits ``input`` (N, C) against labels (N,) or class probabilities
-    (N, C), as ``torch.nn.functional.cross_entropy``."""
-    if weight is not None:
-        raise ShapeError("cross_entropy: weight= is not supported yet; weigh the per-item "
-                         "losses of reduction='none' instead")
+    (N, C), as ``torch.nn.functional.cross_entropy``: ``weight`` rescales each class (the
+    mean over labels then divides by the items' summed weights), ``ignore_index`` drops items,
+    ``label_smoothing`` mixes in the uniform distribution."""
     if not 0.0 <= label_smoothing <= 1.0:
         raise ShapeError(f"cross_entropy: label_smoothing={label_smoothing!r} must lie in "
                          "[0, 1]")
     t = _data(target)
-    plain = (reduction == "mean" and label_smoothing == 0.0 and t.dtype.kind in "iu"
-             and len(np.shape(_data(input))) == 2 and not bool((t == ignore_index).any()))
+    shape = _data(input).shape
+    plain = (weight is None and reduction == "mean" and label_smoothing == 0.0
+             and t.dtype.kind in "iu" and len(shape) == 2 and t.shape == shape[:1]
+             and (ignore_index >= 0 or not t.size or int(t.min()) >= 0))
+    if plain and ignore_index >= 0:
+        plain = not bool((t == ignore_index).any())
     if plain:
         return CF.cross_entropy(input, target)          # the fused primitive
     flat, keep = _classes_last(input, "cross_entropy")
     rows, classes = np.shape(_data(flat))
+    dtype = _data(flat).dtype
+    w = _class_weight(weight, classes, dtype, "cross_entropy")
     logp = CF.log_softmax(flat, axis=1)
+    wlogp = logp if w is None else logp * w             # each class's log-probability, weighed
     eps = float(label_smoothing)
     if t.dtype.kind == "f":                             # class probabilities
         probs = target if np.shape(t) == np.shape(_data(flat)) else None
@@ -114,15 +149,17 @@ def cross_entropy(input, target, weight=None, reduction: str = "mean",  # noqa: 
             probs, _ = _classes_last(target, "cross_entropy")
         if eps:
             probs = probs * (1.0 - eps) + eps / classes
-        losses = CF.reshape(-CF.sum(logp * probs, axis=1), keep)
+        losses = CF.reshape(-CF.sum(wlogp * probs, axis=1), keep)
         return _reduce(losses, reduction, "cross_entropy")
     y, valid = _labels(target, rows, classes, keep, "cross_entropy", ignore_index)
-    mask = B.xp.asarray(valid, dtype=_data(flat).dtype)
-    nll = -CF.getitem(logp, (B.xp.arange(rows), y))
+    scale, count = _picked_weight(w, y, valid, dtype)
+    nll = -CF.getitem(logp, (B.xp.arange(rows), y)) * scale
     if eps:
-        nll = nll * (1.0 - eps) - CF.mean(logp, axis=1) * eps
-    losses = CF.reshape(nll * mask, keep)
-    return _reduce(losses, reduction, "cross_entropy", int(valid.sum()))
+        mask = B.xp.asarray(valid, dtype=dtype)
+        smooth = -CF.sum(wlogp, axis=1) * mask
+        nll = nll * (1.0 - eps) + smooth * (eps / classes)
+    losses = CF.reshape(nll, keep)
+    return _weighted_mean(losses, reduction, "cross_entropy", count)
 
 
 def mse_loss(input, target, reduction: str = "mean") -> Tensor:  # noqa: A002
