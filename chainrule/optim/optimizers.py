@@ -2,7 +2,7 @@
 
 The update equations are PyTorch's (``torch.optim``), written out in each class's docstring,
 so a run here and a run there from the same values agree to rounding.  Each step reads
-``p.grad.data``, computes the update with array arithmetic on the optimizer's own state (plain
+the gradient's array, computes the update with array arithmetic on the optimizer's own state (plain
 arrays), and applies it with ``p.sub_`` / ``p.mul_`` inside ``no_grad()``, which bumps the
 parameter's version counter: a graph that saved the old value refuses to run backward through it.
 A parameter whose ``grad`` is ``None`` is skipped (its state is not touched).
@@ -28,6 +28,7 @@ import numpy as np
 
 from .. import backend
 from ..errors import DTypeError, ShapeError
+from ..core.device import device_of, transfer
 from ..core.modes import enable_grad, no_grad
 from ..core.tensor import Tensor
 
@@ -108,7 +109,9 @@ class Optimizer:
             for group in self.param_groups:
                 for p in group["params"]:
                     if p.grad is not None:
-                        self._update(p, p.grad.data, self.state.setdefault(id(p), {}), group)
+                        state = self.state.setdefault(id(p), {})
+                        _follow(p._data, state)
+                        self._update(p, p.grad._data, state, group)
         return loss
 
     def _update(self, p: Tensor, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
@@ -181,8 +184,9 @@ class Optimizer:
         for saved, own in zip(groups, self.param_groups):
             own.update(self._merged(own, saved))
         self.state = {
-            id(params[i]): {key: (backend.xp.array(v, copy=True) if isinstance(v, np.ndarray)
-                                  else v) for key, v in entry.items()}
+            id(params[i]): {key: (transfer(np.array(v, copy=True), params[i].device)
+                                  if isinstance(v, np.ndarray) else v)
+                            for key, v in entry.items()}
             for i, entry in state.items()
         }
 
@@ -202,6 +206,13 @@ class Optimizer:
                                 if key != "params")
             lines.append(f"  group {k}: {len(group['params'])} parameter(s), {options}")
         return "\n".join(lines + [")"])
+
+
+def _follow(data, state: dict[str, Any]) -> None:
+    """Move a parameter's state arrays to its device, where ``model.to(device)`` moved it."""
+    for key, value in state.items():
+        if isinstance(value, backend.ndarray_types) and type(value) is not type(data):
+            state[key] = transfer(value, device_of(data))
 
 
 def _check_layout(where: str, state_dict: Any) -> None:
@@ -321,7 +332,7 @@ class SGD(Optimizer):
     def _update(self, p: Tensor, g: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
         momentum, decay = group["momentum"], group["weight_decay"]
         if decay != 0:
-            g = g + decay * p.data
+            g = g + decay * p._data
         if momentum != 0:
             buf = state.get("momentum_buffer")
             if buf is None:
@@ -370,18 +381,19 @@ class Adam(Optimizer):
         lr, (beta1, beta2), decay = group["lr"], group["betas"], group["weight_decay"]
         if not state:
             state["step"] = 0
-            state["exp_avg"] = backend.xp.zeros_like(p.data)
-            state["exp_avg_sq"] = backend.xp.zeros_like(p.data)
+            xp = backend.module_of(p._data)
+            state["exp_avg"] = xp.zeros_like(p._data)
+            state["exp_avg_sq"] = xp.zeros_like(p._data)
         if decay != 0 and self.decoupled:
             p.mul_(1 - lr * decay)
         elif decay != 0:
-            g = g + decay * p.data
+            g = g + decay * p._data
         state["step"] += 1
         t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
         m += (1 - beta1) * (g - m)
         v *= beta2
         v += (1 - beta2) * g * g
-        denom = backend.xp.sqrt(v) / math.sqrt(1 - beta2 ** t) + group["eps"]
+        denom = backend.module_of(v).sqrt(v) / math.sqrt(1 - beta2 ** t) + group["eps"]
         p.sub_(m / denom, alpha=lr / (1 - beta1 ** t))
 
 
