@@ -42,8 +42,16 @@ def _data(x):
     return x._data if isinstance(x, Tensor) else x
 
 
+def shape_of(x) -> tuple:
+    """The shape of a tensor, of an array of any device (read from it, never by asking NumPy,
+    whose functions a device array may refuse), or of a number or nested list."""
+    x = _data(x)
+    shape = getattr(x, "shape", None)
+    return tuple(shape) if shape is not None else np.shape(x)
+
+
 def _ndim(x) -> int:
-    return np.ndim(_data(x))
+    return len(shape_of(x))
 
 
 def _axes(x, axis, op: str):
@@ -55,14 +63,14 @@ def _axes(x, axis, op: str):
     if not isinstance(items, (tuple, list)) or not builtins.all(
             isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in items):
         raise ShapeError(f"{op}: axis={axis!r} must be None, an int or a tuple of ints "
-                         f"(x.shape={np.shape(_data(x))})")
+                         f"(x.shape={shape_of(x)})")
     if ndim == 0 and builtins.all(a in (0, -1) for a in items):
         return ()                   # a 0-d tensor takes dim 0 and -1, as in PyTorch
     out = []
     for a in items:
         if not -ndim <= a < ndim:
             raise ShapeError(
-                f"{op}: axis {a} is out of range for a tensor of shape {np.shape(_data(x))}; "
+                f"{op}: axis {a} is out of range for a tensor of shape {shape_of(x)}; "
                 f"use an axis in range({-ndim}, {ndim})"
             )
         out.append(int(a) % ndim)
@@ -93,9 +101,9 @@ def sumsq(x) -> Tensor:
 def mean(x, axis=None, keepdims: bool = False) -> Tensor:
     """Mean over ``axis`` (all axes by default)."""
     axes = _axes(x, axis, "mean")
-    shape = np.shape(_data(x))
+    shape = shape_of(x)
     count = int(np.prod([shape[a] for a in axes] if axes is not None else shape))
-    if np.result_type(_data(x)) == np.float16:      # in float32, as NumPy and PyTorch do
+    if getattr(_data(x), "dtype", None) == np.float16:      # in float32, as NumPy and PyTorch do
         return astype(mean(astype(x, np.float32), axis, keepdims), np.float16)
     # an empty mean is 0 / 0 = nan (with NumPy's warning), as in NumPy and PyTorch
     return R.sum(x, axis=axes, keepdims=keepdims) / count
@@ -198,7 +206,7 @@ def reshape(x, shape) -> Tensor:
     if not isinstance(shape, (tuple, list)) or not builtins.all(
             isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in shape):
         raise ShapeError(f"reshape: shape={shape!r} must be an int or a tuple of ints "
-                         f"(x.shape={np.shape(_data(x))}); one entry may be -1")
+                         f"(x.shape={shape_of(x)}); one entry may be -1")
     return S.reshape(x, shape=tuple(int(s) for s in shape))
 
 
@@ -209,7 +217,7 @@ def transpose(x, axes=None) -> Tensor:
         ndim = _ndim(x)
         if sorted(a % ndim if -ndim <= a < ndim else -1 for a in axes) != list(range(ndim)):
             raise ShapeError(f"transpose: axes {axes} are not a permutation of "
-                             f"range({ndim}) for a tensor of shape {np.shape(_data(x))}")
+                             f"range({ndim}) for a tensor of shape {shape_of(x)}")
     return S.transpose(x, axes=axes)
 
 
@@ -259,7 +267,7 @@ def concatenate(seq, axis: int = 0) -> Tensor:
         raise ShapeError(f"concatenate: axis {axis} is out of range for tensors of "
                          f"{ndim} dimensions")
     axis %= ndim
-    shapes = [np.shape(_data(x)) for x in seq]
+    shapes = [shape_of(x) for x in seq]
     if builtins.any(len(s) != ndim for s in shapes):
         raise ShapeError(f"concatenate: inputs have shapes {shapes}; they need the same "
                          "number of dimensions")
@@ -271,9 +279,9 @@ def stack(seq, axis: int = 0) -> Tensor:
     seq = list(seq)
     if not seq:
         raise ShapeError("stack: needs at least one tensor")
-    shape = np.shape(_data(seq[0]))
-    if builtins.any(np.shape(_data(x)) != shape for x in seq):
-        raise ShapeError(f"stack: inputs have shapes {[np.shape(_data(x)) for x in seq]}; "
+    shape = shape_of(seq[0])
+    if builtins.any(shape_of(x) != shape for x in seq):
+        raise ShapeError(f"stack: inputs have shapes {[shape_of(x) for x in seq]}; "
                          "they must all be equal")
     if not -len(shape) - 1 <= axis <= len(shape):
         raise ShapeError(f"stack: axis {axis} is out of range for a new axis of "
@@ -340,7 +348,7 @@ def cross_entropy(logits, labels) -> Tensor:
 
     ``logits`` is (batch, classes); ``labels`` an integer array or tensor of shape (batch,).
     """
-    shape = np.shape(_data(logits))
+    shape = shape_of(logits)
     y = B.xp.asarray(_data(labels))
     if len(shape) != 2:
         raise ShapeError(f"cross_entropy: logits.shape={shape}; logits must be (batch, "
@@ -361,13 +369,13 @@ def cross_entropy(logits, labels) -> Tensor:
 def cross_entropy_composite(logits, labels) -> Tensor:
     """``cross_entropy`` written from primitives, to test the fused one."""
     y = B.xp.asarray(_data(labels))
-    picked = getitem(log_softmax(logits, axis=-1), (B.xp.arange(np.shape(_data(logits))[0]), y))
+    picked = getitem(log_softmax(logits, axis=-1), (B.xp.arange(shape_of(logits)[0]), y))
     return -mean(picked)
 
 
 def mse_loss(pred, target) -> Tensor:
     """Mean of ``(pred - target) ** 2``; the two shapes must be equal."""
-    sp, st = np.shape(_data(pred)), np.shape(_data(target))
+    sp, st = shape_of(pred), shape_of(target)
     if sp != st:
         raise ShapeError(f"mse_loss: pred.shape={sp} and target.shape={st} differ; reshape "
                          "one so they are equal (broadcasting here is almost always a bug)")

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 
 from .. import backend as B
 from ..core.methods import provide
@@ -24,7 +23,7 @@ from ..core.op import OPS
 from ..core.tensor import Tensor
 from ..errors import DTypeError, ShapeError
 from ..ops import special
-from . import abs, log, matmul, maximum, minimum, sqrt, where  # noqa: A004
+from . import abs, log, matmul, maximum, minimum, shape_of, sqrt, where  # noqa: A004
 from . import clip as _clip
 from . import div as _true_div
 
@@ -124,7 +123,7 @@ def fmod(x, y) -> Tensor:
 
 def copysign(x, y) -> Tensor:
     """``|x|`` with the sign of ``y`` (no gradient flows to ``y``)."""
-    return abs(x) * Tensor(B.xp.copysign(1.0, _data(y)).astype(np.result_type(_data(x), 1.0)))
+    return abs(x) * Tensor(B.xp.copysign(1.0, _data(y)).astype(B.xp.result_type(_data(x), 1.0)))
 
 
 def isclose(a, b, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> Tensor:
@@ -184,7 +183,7 @@ def where_self(x, condition, y) -> Tensor:
 
 def dot(a, b) -> Tensor:
     """The dot product of two 1-D tensors."""
-    sa, sb = np.shape(_data(a)), np.shape(_data(b))
+    sa, sb = shape_of(a), shape_of(b)
     if len(sa) != 1 or len(sb) != 1:
         raise DTypeError(f"dot: a.shape={sa} and b.shape={sb}; dot needs two 1-D tensors "
                          "(use matmul for matrices)")

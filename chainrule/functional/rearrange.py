@@ -20,7 +20,7 @@ from .. import backend as B
 from ..core.methods import check_dim, provide
 from ..core.tensor import Tensor
 from ..errors import ShapeError
-from . import broadcast_to, concatenate, getitem, reshape, where
+from . import broadcast_to, concatenate, getitem, reshape, shape_of, where
 
 __all__ = ["flatten", "squeeze", "unsqueeze", "expand", "repeat", "cat", "flip", "roll",
            "sort", "argsort", "tril", "triu"]
@@ -34,7 +34,7 @@ class Sorted(NamedTuple):
 
 
 def _shape(x) -> tuple:
-    return tuple(np.shape(x._data if isinstance(x, Tensor) else x))
+    return shape_of(x)
 
 
 def flatten(x, start_dim: int = 0, end_dim: int = -1) -> Tensor:

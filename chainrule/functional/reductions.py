@@ -17,6 +17,7 @@ import builtins
 
 import numpy as np
 
+from .. import backend as B
 from ..core.methods import check_dim, provide
 from ..core.op import OPS
 from ..core.tensor import Tensor
@@ -41,7 +42,7 @@ def prod(x, dim=None, keepdim: bool = False, *, axis=None, keepdims: bool = Fals
 def _scan_axis(x, dim, where):
     if dim is None:
         raise ShapeError(f"{where}: pass dim=, the axis to run along (PyTorch needs it too)")
-    return check_dim(_data(x), dim, where) if np.ndim(_data(x)) else None
+    return check_dim(_data(x), dim, where) if _data(x).ndim else None
 
 
 def cumsum(x, dim=None, *, axis=None) -> Tensor:
@@ -82,7 +83,7 @@ def var(x, dim=None, unbiased: bool = True, keepdim: bool = False, *,
     if correction is None:
         correction = 1 if unbiased else 0
     axes = _axes(x, dim, "var")
-    shape = np.shape(_data(x))
+    shape = _data(x).shape
     n = int(np.prod([shape[a] for a in axes] if axes is not None else shape))
     centred = x - mean(x, axis=axes, keepdims=True)
     return sum(centred * centred, axis=axes, keepdims=keepdim) / builtins.max(n - correction,
@@ -117,8 +118,8 @@ def any(x, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
 
 def count_nonzero(x, dim=None) -> Tensor:
     """How many elements (along ``dim``) are non-zero."""
-    return Tensor(np.asarray(np.count_nonzero(_data(x), axis=_axes(x, dim, "count_nonzero")),
-                             dtype=np.int64))
+    counted = B.xp.count_nonzero(_data(x), axis=_axes(x, dim, "count_nonzero"))
+    return Tensor(B.xp.asarray(counted, dtype=np.int64))
 
 
 provide(**{name: globals()[name] for name in __all__})

@@ -15,7 +15,6 @@ derivatives come from the table.
 
 from __future__ import annotations
 
-import numpy as np
 
 from ... import backend as B
 from ... import functional as CF
@@ -45,7 +44,7 @@ def _reduce(losses, reduction: str, where: str, count=None):
 
 def _classes_last(x, where: str):
     """(N, C, d1, ...) logits as (N * d1 * ..., C), and the shape of the per-item losses."""
-    shape = np.shape(_data(x))
+    shape = _data(x).shape
     if len(shape) == 1:
         return CF.reshape(x, (1, shape[0])), ()
     if len(shape) < 1:
@@ -105,7 +104,7 @@ def nll_loss(input, target, weight=None, reduction: str = "mean",  # noqa: A002
     """``-weight[c] input[i, c]`` at each item's label ``c``, for log-probabilities ``input``
     (N, C); the mean divides by the summed weights of the items, as PyTorch's."""
     flat, keep = _classes_last(input, "nll_loss")
-    rows, classes = np.shape(_data(flat))
+    rows, classes = _data(flat).shape
     dtype = _data(flat).dtype
     w = _class_weight(weight, classes, dtype, "nll_loss")
     y, valid = _labels(target, rows, classes, keep, "nll_loss", ignore_index)
@@ -133,18 +132,18 @@ def cross_entropy(input, target, weight=None, reduction: str = "mean",  # noqa: 
     if plain:
         return CF.cross_entropy(input, target)          # the fused primitive
     flat, keep = _classes_last(input, "cross_entropy")
-    rows, classes = np.shape(_data(flat))
+    rows, classes = _data(flat).shape
     dtype = _data(flat).dtype
     w = _class_weight(weight, classes, dtype, "cross_entropy")
     logp = CF.log_softmax(flat, axis=1)
     wlogp = logp if w is None else logp * w             # each class's log-probability, weighed
     eps = float(label_smoothing)
     if t.dtype.kind == "f":                             # class probabilities
-        probs = target if np.shape(t) == np.shape(_data(flat)) else None
+        probs = target if t.shape == _data(flat).shape else None
         if probs is None:
-            if np.shape(t) != np.shape(_data(input)):
-                raise ShapeError(f"cross_entropy: target.shape={np.shape(t)} and "
-                                 f"input.shape={np.shape(_data(input))}; probabilities must "
+            if t.shape != _data(input).shape:
+                raise ShapeError(f"cross_entropy: target.shape={t.shape} and "
+                                 f"input.shape={_data(input).shape}; probabilities must "
                                  "have the input's shape")
             probs, _ = _classes_last(target, "cross_entropy")
         if eps:
@@ -166,7 +165,7 @@ def mse_loss(input, target, reduction: str = "mean") -> Tensor:  # noqa: A002
     """``(input - target) ** 2``, reduced; the two shapes must be equal."""
     if reduction == "mean":
         return CF.mse_loss(input, target)
-    sp, st = np.shape(_data(input)), np.shape(_data(target))
+    sp, st = _data(input).shape, _data(target).shape
     if sp != st:
         raise ShapeError(f"mse_loss: input.shape={sp} and target.shape={st} differ; reshape "
                          "one so they are equal (broadcasting here is almost always a bug)")
