@@ -163,14 +163,25 @@ def add_network_options(parser: argparse.ArgumentParser) -> None:
     ``explain`` record it (:func:`chainrule.viz.build_chapter_graph`)."""
     parser.add_argument("--batch-size", type=positive_int, default=None, metavar="N",
                         help="a minibatch of N examples (default: one example, as the chapter)")
-    parser.add_argument("--hidden", type=positive_int, default=256, help="hidden units (256)")
+    parser.add_argument("--hidden", type=positive_int, default=None,
+                        help="hidden units (256)")
     parser.add_argument("--bias", action="store_true",
                         help="add the hidden bias b1 of exercise 2 (not regularised)")
 
 
 def check_network_fits(args: argparse.Namespace) -> None:
     """Refuse a chapter network (``--hidden``, ``--batch-size``: float64, as ``graph`` and
-    ``explain`` record it) too big for this machine."""
+    ``explain`` record it) too big for this machine, and the chapter network's flags with
+    ``--model`` a CNN (which has layers of its own); fills in ``--hidden``'s default."""
+    model = getattr(args, "model", "mlp")
+    if model != "mlp":
+        for flag, given in (("--hidden", args.hidden is not None), ("--bias", args.bias)):
+            if given:
+                raise UsageError(f"{flag} shapes the chapter's network (--model mlp); "
+                                 f"--model {model} has layers of its own: drop {flag}")
+        return
+    if args.hidden is None:
+        args.hidden = 256
     flags: dict[str, object] = {"--hidden": args.hidden}
     if args.batch_size is not None:
         flags["--batch-size"] = args.batch_size

@@ -2,7 +2,9 @@
 
 ``chainrule explain [--lang en|pt|fr] [--latex] [--batch-size N] [--hidden H] [--bias]`` prints
 the chapter network's forward and backward equations, generated from its recorded graph
-(:func:`chainrule.viz.derivation.explain`).
+(:func:`chainrule.viz.derivation.explain`); ``--model lenet``, ``lenet-relu`` or ``vgg`` a CNN's,
+where a convolution's gradients read as a correlation with the output gradient (the kernel's)
+and a transposed convolution (the input's).
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import argparse
 
 from ..viz.derivation import WORDS
 from .args import add_network_options, check_network_fits
+from .graph import MODEL_HELP, model_graph
+from .memory import CHOICES
 
 __all__ = ["add_explain_parser", "explain_command"]
 
@@ -23,6 +27,7 @@ def add_explain_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--lang", choices=sorted(WORDS), default="en",
                         help="language of the text: en, pt or fr (en)")
     parser.add_argument("--latex", action="store_true", help="print LaTeX instead of text")
+    parser.add_argument("--model", choices=CHOICES, default="mlp", help=MODEL_HELP)
     add_network_options(parser)
     parser.set_defaults(func=explain_command)
     return parser
@@ -34,6 +39,9 @@ def explain_command(args: argparse.Namespace) -> int:
     from ..viz.derivation import explain
 
     check_network_fits(args)
-    g = build_chapter_graph(batch_size=args.batch_size, hidden=args.hidden, bias=args.bias)
+    if args.model == "mlp":
+        g = build_chapter_graph(batch_size=args.batch_size, hidden=args.hidden, bias=args.bias)
+    else:
+        g = model_graph(args.model, args.batch_size)
     print(explain(g["J"], lang=args.lang, format="latex" if args.latex else "text", names=g))
     return 0

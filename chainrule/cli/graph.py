@@ -16,7 +16,10 @@ from ..errors import ChainruleError
 from .memory import CHOICES
 from .args import UsageError, add_network_options, check_network_fits, output_file
 
-__all__ = ["add_graph_parser", "graph_command"]
+__all__ = ["add_graph_parser", "graph_command", "MODEL_HELP", "model_graph"]
+
+MODEL_HELP = ("mlp: the chapter's network (--hidden, --bias); lenet, lenet-relu: the next "
+              "chapter's LeNet; vgg: two VGG blocks (mlp)")
 
 
 def add_graph_parser(subparsers) -> argparse.ArgumentParser:
@@ -24,10 +27,7 @@ def add_graph_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "graph", help="draw the chapter's network: its computational graph, or with "
                       "--backward the graph backpropagation runs")
-    parser.add_argument("--model", choices=CHOICES, default="mlp",
-                        help="mlp: the chapter's network (--hidden, --bias); lenet, "
-                             "lenet-relu: the next chapter's LeNet; vgg: two VGG blocks "
-                             "(mlp)")
+    parser.add_argument("--model", choices=CHOICES, default="mlp", help=MODEL_HELP)
     parser.add_argument("--backward", action="store_true",
                         help="draw the backward graph: gradients, VJPs and the saved values "
                              "each reads")
@@ -41,7 +41,7 @@ def add_graph_parser(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
-def _model_graph(model: str, batch_size: int | None) -> dict:
+def model_graph(model: str, batch_size: int | None) -> dict:
     """The objective of ``model`` (a CNN) on a batch of zeros, with its tensors by name."""
     import numpy as np
 
@@ -70,7 +70,7 @@ def graph_command(args: argparse.Namespace) -> int:
                          f"({exc.strerror or exc}); pass a path in a folder you can write "
                          "to") from None
     g = (build_chapter_graph(batch_size=args.batch_size, hidden=args.hidden, bias=args.bias)
-         if args.model == "mlp" else _model_graph(args.model, args.batch_size))
+         if args.model == "mlp" else model_graph(args.model, args.batch_size))
     try:
         path = draw(g["J"], args.out, backward=args.backward, collapse=not args.expand,
                     names=g)

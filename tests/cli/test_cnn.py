@@ -1,4 +1,4 @@
-"""``chainrule graph`` and ``chainrule memory`` take ``--model lenet`` as ``train`` does."""
+"""``chainrule graph``, ``explain`` and ``memory`` take ``--model lenet`` as ``train`` does."""
 
 from __future__ import annotations
 
@@ -32,3 +32,25 @@ def test_an_unknown_model_is_one_line_on_stderr(capsys):
     assert info.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert "--model" in err[-1] and "Traceback" not in "".join(err)
+
+
+def test_explain_derives_lenet_with_correlations_and_transposed_convolutions(capsys):
+    assert main(["explain", "--model", "lenet", "--batch-size", "2"]) == 0
+    out = capsys.readouterr().out
+    # the kernel's gradient is a correlation of the input with the output gradient, the
+    # input's a transposed convolution, each line with its shape
+    kernel = next(line for line in out.splitlines() if line.strip().startswith(
+        "dJ/dfeatures.3.weight"))
+    assert "corr(p1, dJ/dc2)" in kernel and kernel.rstrip().endswith("(16, 6, 5, 5)")
+    back = next(line for line in out.splitlines() if line.strip().startswith("dJ/dp1 "))
+    assert "conv^T(dJ/dc2, features.3.weight)" in back and back.rstrip().endswith(
+        "(2, 6, 14, 14)")
+    assert "avgpool^T(dJ/dp2)" in out
+
+
+@pytest.mark.parametrize("command", ["graph", "explain"])
+@pytest.mark.parametrize("flags", [["--hidden", "7"], ["--bias"]])
+def test_the_chapter_networks_flags_are_refused_with_a_cnn(command, flags, capsys):
+    assert main([command, "--model", "lenet", *flags]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and flags[0] in err[0] and "--model lenet" in err[0]
