@@ -20,9 +20,10 @@ from .creation import (arange, empty, eye, full, full_like, linspace, manual_see
 from .errors import (AnomalyError, ChainruleError, DataError, DTypeError, GradientCheckError,
                      GraphError, ShapeError)
 from .functional import (abs, add, astype, broadcast_to, clip, concatenate, cos, cross_entropy,
-                         einsum, equal, exp, getitem, greater, greater_equal, less,
+                         einsum, equal, exp, getitem, greater, greater_equal, is_tensor, less,
                          less_equal, log, log_softmax, logsumexp, matmul, max, maximum, mean,
-                         min, minimum, mse_loss, mul, neg, nonzero, not_equal, power, relu, reshape,
+                         min, minimum, mse_loss, mul, neg, nonzero, not_equal, power, relu,
+                         reshape,
                          sigmoid, sin, softmax, softplus, sqrt, stack, sub, sum, sum_to, sumsq,
                          tanh, tensordot, transpose, where)
 from .core.dtypes import (double, float16, float32, float64, get_default_dtype, half, int8,
@@ -30,7 +31,8 @@ from .core.dtypes import (double, float16, float32, float64, get_default_dtype, 
 from .core.dtypes import bool_ as bool, float32 as float, int32 as int  # noqa: A004
 from .functional.pointwise import (allclose, ceil, clamp, clone, copysign, div, dot, erf, floor,
                                    fmod, isclose, log2, logical_and, logical_not, logical_or,
-                                   logical_xor, remainder, rsqrt, sign, square, trunc)
+                                   logical_xor, mm, numel, remainder, rsqrt, sign, square,
+                                   trunc)
 from .functional.pointwise import round  # noqa: A004
 from .functional.reductions import (argmax, argmin, count_nonzero, cumprod, cumsum, norm, prod,
                                     std, var)
@@ -68,6 +70,7 @@ __all__ = [
     # operators
     "neg", "exp", "log", "sqrt", "abs", "sin", "cos", "tanh", "sigmoid", "relu", "softplus",
     "add", "sub", "mul", "div", "power", "maximum", "minimum", "where", "nonzero", "clip",
+    "is_tensor", "mm", "numel",
     "less", "less_equal", "greater", "greater_equal", "equal", "not_equal",
     "sum", "sumsq", "mean", "max", "min", "logsumexp", "softmax", "log_softmax",
     "reshape", "transpose", "broadcast_to", "sum_to", "getitem", "concatenate", "stack",

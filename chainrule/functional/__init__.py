@@ -24,6 +24,7 @@ from .linalg import einsum, matmul, tensordot
 __all__ = [
     "neg", "exp", "log", "sqrt", "abs", "sin", "cos", "tanh", "sigmoid", "relu", "softplus",
     "add", "sub", "mul", "div", "power", "maximum", "minimum", "where", "nonzero", "clip",
+    "is_tensor",
     "less", "less_equal", "greater", "greater_equal", "equal", "not_equal",
     "sum", "sumsq", "mean", "max", "min", "logsumexp", "softmax", "log_softmax",
     "reshape", "transpose", "broadcast_to", "sum_to", "getitem", "concatenate", "stack",
@@ -40,6 +41,11 @@ equal, not_equal = E.equal, E.not_equal
 
 def _data(x):
     return x._data if isinstance(x, Tensor) else x
+
+
+def is_tensor(x) -> bool:
+    """Whether ``x`` is a chainrule tensor (PyTorch's ``torch.is_tensor``)."""
+    return isinstance(x, Tensor)
 
 
 def shape_of(x) -> tuple:
@@ -274,8 +280,9 @@ def concatenate(seq, axis: int = 0) -> Tensor:
     return S.concatenate(*seq, axis=axis, bounds=S.concat_bounds(shapes, axis))
 
 
-def stack(seq, axis: int = 0) -> Tensor:
-    """Join tensors of one shape along a new ``axis``."""
+def stack(seq, axis: int = 0, *, dim: int | None = None) -> Tensor:
+    """Join tensors of one shape along a new ``axis`` (``dim``, PyTorch's name)."""
+    axis = axis if dim is None else dim
     seq = list(seq)
     if not seq:
         raise ShapeError("stack: needs at least one tensor")

@@ -30,7 +30,7 @@ from . import div as _true_div
 __all__ = ["erf", "log2", "rsqrt", "square", "sign", "floor", "ceil", "round", "trunc",
            "clamp", "div", "remainder", "fmod", "copysign", "isclose", "allclose", "logical",
            "logical_and", "logical_or", "logical_xor", "logical_not", "where_self", "dot",
-           "clone"]
+           "clone", "mm", "numel"]
 
 _LN2 = math.log(2.0)
 
@@ -179,6 +179,20 @@ def logical_not(x) -> Tensor:
 def where_self(x, condition, y) -> Tensor:
     """``x.where(condition, y)``: ``x`` where ``condition`` holds, else ``y``."""
     return where(condition, x, y)
+
+
+def mm(a, b) -> Tensor:
+    """The product of two matrices (PyTorch's ``torch.mm``: 2-D only, no broadcasting)."""
+    sa, sb = shape_of(a), shape_of(b)
+    if len(sa) != 2 or len(sb) != 2:
+        raise ShapeError(f"mm: a.shape={sa} and b.shape={sb}; mm needs two matrices (use "
+                         "matmul for vectors and batches)")
+    return matmul(a, b)
+
+
+def numel(x) -> int:
+    """How many elements ``x`` has (PyTorch's ``torch.numel``)."""
+    return math.prod(shape_of(x))
 
 
 def dot(a, b) -> Tensor:

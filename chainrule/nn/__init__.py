@@ -13,12 +13,13 @@ from . import init
 from .conv import (AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d,
                    ConvTranspose2d, MaxPool2d)
 from .layers import (ACTIVATIONS, INITS, CrossEntropyLoss, Dropout, Flatten, LazyLinear, Linear,
-                     MSELoss, Parameter, ReLU, Sigmoid, Tanh, activation)
+                     LogSoftmax, MSELoss, Parameter, ReLU, Sigmoid, Softmax, Tanh, activation)
 from .module import Module, Sequential, parameter
 
 __all__ = [
     "Module", "Sequential", "parameter", "Parameter", "Flatten", "LazyLinear",
-    "Linear", "ReLU", "Sigmoid", "Tanh", "Dropout", "CrossEntropyLoss", "MSELoss",
+    "Linear", "ReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Dropout",
+    "CrossEntropyLoss", "MSELoss",
     "activation", "ACTIVATIONS", "INITS", "init",
     "Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
     "BatchNorm1d", "BatchNorm2d",

@@ -113,6 +113,29 @@ class Tanh(Module):
         return F.tanh(as_tensor(x))
 
 
+class Softmax(Module):
+    """``softmax`` over ``dim`` (PyTorch's ``nn.Softmax(dim=...)``)."""
+
+    def __init__(self, dim: int = -1) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x: Any) -> Tensor:
+        """Apply softmax over ``dim``."""
+        return F.softmax(as_tensor(x), axis=self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class LogSoftmax(Softmax):
+    """``log_softmax`` over ``dim`` (PyTorch's ``nn.LogSoftmax(dim=...)``)."""
+
+    def forward(self, x: Any) -> Tensor:
+        """Apply log-softmax over ``dim``."""
+        return F.log_softmax(as_tensor(x), axis=self.dim)
+
+
 #: Activation modules by name (the names ``activation=`` accepts in models).
 ACTIVATIONS: dict[str, type[Module]] = {"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh}
 

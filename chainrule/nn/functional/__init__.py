@@ -15,7 +15,7 @@ from ...functional import (abs, add, astype, broadcast_to, clip, concatenate, co
                            max, maximum, mean, min, minimum, mul, neg, not_equal,
                            power, relu, reshape, sigmoid, sin, softplus, sqrt, stack,
                            sub, sum, sum_to, sumsq, tanh, tensordot, transpose, where)
-from .activation import dropout, elu, gelu, leaky_relu, log_softmax, silu, softmax
+from .activation import dropout, elu, gelu, leaky_relu, log_softmax, one_hot, silu, softmax
 from .loss import cross_entropy, mse_loss, nll_loss
 from .conv import (adaptive_avg_pool2d, avg_pool1d, avg_pool2d, batch_norm, conv1d, conv2d,
                    conv_transpose2d, max_pool1d, max_pool2d, pad)
@@ -29,5 +29,5 @@ __all__ = [
     "astype", "matmul", "einsum", "tensordot", "cross_entropy", "mse_loss",
     "conv1d", "conv2d", "conv_transpose2d", "max_pool1d", "max_pool2d", "avg_pool1d",
     "avg_pool2d", "adaptive_avg_pool2d", "pad", "batch_norm",
-    "gelu", "silu", "leaky_relu", "elu", "dropout", "nll_loss",
+    "gelu", "silu", "leaky_relu", "elu", "dropout", "nll_loss", "one_hot",
 ]

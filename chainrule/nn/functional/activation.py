@@ -1,5 +1,5 @@
 """Activations PyTorch keeps in ``torch.nn.functional``: ``gelu``, ``silu``, ``leaky_relu``,
-``elu``, ``dropout``, and ``softmax``/``log_softmax`` with ``dim=``.
+``elu``, ``dropout``, ``softmax``/``log_softmax`` with ``dim=``, and ``one_hot``.
 
 All are composites of the operator table (``gelu`` of the ``erf`` primitive), so their
 derivatives of every order come from there.
@@ -17,13 +17,14 @@ import math
 
 import numpy as np
 
+from ... import backend as B
 from ... import functional as CF
 from ...creation import random
 from ...core.tensor import Tensor
 from ...errors import ShapeError
 from ...functional.pointwise import erf
 
-__all__ = ["gelu", "silu", "leaky_relu", "elu", "dropout", "softmax", "log_softmax"]
+__all__ = ["gelu", "silu", "leaky_relu", "elu", "dropout", "softmax", "log_softmax", "one_hot"]
 
 _ROOT_HALF = 1.0 / math.sqrt(2.0)
 _TANH_K = math.sqrt(2.0 / math.pi)
@@ -89,3 +90,24 @@ def log_softmax(x, dim=None, *, axis=None, dtype=None) -> Tensor:
 def _dim(dim, axis) -> int:
     d = dim if dim is not None else axis
     return -1 if d is None else d
+
+
+def one_hot(tensor, num_classes: int = -1) -> Tensor:
+    """Integer class indices as rows of 0 and 1 (int64), as ``torch.nn.functional.one_hot``:
+    ``num_classes=-1`` takes one more than the largest index."""
+    labels = tensor._data if isinstance(tensor, Tensor) else np.asarray(tensor)
+    xp = B.module_of(labels)
+    if labels.dtype.kind not in "iu":
+        raise ShapeError(f"one_hot: the indices have dtype {labels.dtype}; they must be "
+                         "integers (use .long())")
+    top = int(labels.max()) + 1 if labels.size else 0
+    if num_classes == -1:
+        if not labels.size:
+            raise ShapeError("one_hot: cannot infer num_classes from an empty tensor; pass "
+                             "num_classes=")
+        num_classes = top
+    low = int(labels.min()) if labels.size else 0
+    if low < 0 or top > num_classes:
+        raise ShapeError(f"one_hot: indices lie in [{low}, {top - 1}] but num_classes="
+                         f"{num_classes}; use indices in [0, num_classes)")
+    return Tensor(xp.eye(num_classes, dtype=np.int64)[labels])

@@ -1,0 +1,56 @@
+"""PyTorch names a learner types beyond the book's cells: each gives PyTorch's result, or a
+typed error naming the function (never a bare NumPy traceback, never a silent difference)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+import chainrule.nn.functional as F
+from chainrule import nn
+
+torch = pytest.importorskip("torch")
+TF = torch.nn.functional
+
+A = np.arange(6, dtype=np.float32).reshape(2, 3) - 2.5
+B = np.arange(12, dtype=np.float32).reshape(3, 4) / 7
+
+
+def _same(ours, theirs):
+    theirs = theirs.detach().numpy() if hasattr(theirs, "detach") else np.asarray(theirs)
+    ours = ours.numpy() if isinstance(ours, cr.Tensor) else np.asarray(ours)
+    assert ours.shape == theirs.shape and ours.dtype == theirs.dtype
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
+
+
+def test_functions():
+    _same(cr.mm(cr.tensor(A), cr.tensor(B)), torch.mm(torch.tensor(A), torch.tensor(B)))
+    assert cr.numel(cr.tensor(A)) == torch.numel(torch.tensor(A)) == 6
+    assert cr.is_tensor(cr.tensor(A)) and not cr.is_tensor(A)
+    _same(cr.stack([cr.tensor(A), cr.tensor(A)], dim=1),
+          torch.stack([torch.tensor(A), torch.tensor(A)], dim=1))
+    with pytest.raises(cr.ShapeError, match=r"mm: a.shape=\(6,\)"):
+        cr.mm(cr.tensor(A.ravel()), cr.tensor(B))
+
+
+def test_softmax_modules_and_one_hot():
+    for dim in (0, 1, -1):
+        _same(nn.Softmax(dim=dim)(cr.tensor(A)), torch.nn.Softmax(dim=dim)(torch.tensor(A)))
+        _same(nn.LogSoftmax(dim=dim)(cr.tensor(A)),
+              torch.nn.LogSoftmax(dim=dim)(torch.tensor(A)))
+    labels = np.array([[0, 2], [1, 1]])
+    _same(F.one_hot(cr.tensor(labels)), TF.one_hot(torch.tensor(labels)))
+    _same(F.one_hot(cr.tensor(labels), 5), TF.one_hot(torch.tensor(labels), 5))
+    with pytest.raises(cr.ShapeError, match="one_hot: indices lie in"):
+        F.one_hot(cr.tensor(labels), 2)
+    with pytest.raises(cr.ShapeError, match="one_hot: the indices have dtype float"):
+        F.one_hot(cr.tensor(A))
+
+
+def test_softmax_module_gradient_flows():
+    x = cr.tensor(A, requires_grad=True)
+    t = torch.tensor(A, requires_grad=True)
+    (nn.LogSoftmax(1)(x) * cr.tensor(B[:2, :3])).sum().backward()
+    (torch.nn.LogSoftmax(1)(t) * torch.tensor(B[:2, :3])).sum().backward()
+    _same(x.grad, t.grad)
