@@ -23,8 +23,18 @@ from .shape import broadcast_to, reshape, transpose
 
 def swap_last(x):
     """``x`` with its last two axes swapped (the batched transpose)."""
+    if isinstance(x, B.ndarray_types):      # a first-order backward's rules run on arrays
+        return x.swapaxes(-1, -2)
     n = x.ndim
     return transpose(x, axes=tuple(range(n - 2)) + (n - 1, n - 2))
+
+
+def _product(a, b):
+    """``a @ b``: the operator on tensors, the array's own product on arrays (a first-order
+    backward), which skips the operator call's checks for shapes the rule made right."""
+    if isinstance(a, B.ndarray_types) and isinstance(b, B.ndarray_types):
+        return a @ b
+    return matmul(a, b)
 
 
 def column_major(x) -> bool:
@@ -38,8 +48,8 @@ def column_major(x) -> bool:
 def _grad_a(g, a, b):
     """``g b^T``, laid out as ``a`` is: a transposed input gets a transposed gradient."""
     if column_major(a):
-        return swap_last(matmul(b, swap_last(g)))
-    return matmul(g, swap_last(b))
+        return swap_last(_product(b, swap_last(g)))
+    return _product(g, swap_last(b))
 
 
 def _grad_b(g, a, b):
@@ -51,8 +61,8 @@ def _grad_b(g, a, b):
     subtracting it from ``W``, runs at full speed (the same BLAS call either way).
     """
     if column_major(b):
-        return swap_last(matmul(swap_last(g), a))
-    return matmul(swap_last(a), g)
+        return swap_last(_product(swap_last(g), a))
+    return _product(swap_last(a), g)
 
 
 matmul = Op(

@@ -25,8 +25,13 @@ def _moves(result) -> Memory:
     return Memory(vjp=0, result=result)
 
 
-reshape = Op("reshape", lambda x, *, shape: B.xp.reshape(x, shape), inputs=("x",), view=True,
-             saves=("x.shape",), vjp=(lambda g, xshape, *, shape: reshape(g, shape=xshape),),
+def _as_array(x):
+    """An operator's input as an array: NumPy's functions take numbers and lists too."""
+    return x if hasattr(x, "reshape") else B.xp.asarray(x)
+
+
+reshape = Op("reshape", lambda x, *, shape: _as_array(x).reshape(shape), inputs=("x",),
+             view=True, saves=("x.shape",), vjp=(lambda g, xshape, *, shape: reshape(g, shape=xshape),),
              jvp=LINEAR,
              samples=lambda rng: [Sample((uniform(rng, (3, 4)),), {"shape": (2, 6)}),
                                   Sample((uniform(rng, (6,)),), {"shape": (3, -1)}),
@@ -43,7 +48,7 @@ def _inverse(axes, ndim):
     return tuple(int(i) for i in np.argsort([a % ndim for a in axes]))
 
 
-transpose = Op("transpose", lambda x, *, axes: B.xp.transpose(x, axes), inputs=("x",),
+transpose = Op("transpose", lambda x, *, axes: _as_array(x).transpose(axes), inputs=("x",),
                view=True,
                saves=("x.shape",),
                vjp=(lambda g, xshape, *, axes: transpose(g, axes=_inverse(axes, len(xshape))),),

@@ -138,6 +138,16 @@ def test_reshape_refuses_a_bad_shape(shape):
         cr.reshape(cr.tensor(np.ones(4)), shape)
 
 
+@pytest.mark.parametrize("call, shape", [
+    (lambda: cr.reshape([1.0, 2.0, 3.0, 4.0], (2, 2)), (2, 2)),
+    (lambda: cr.reshape(3.0, (1,)), (1,)),
+    (lambda: cr.transpose([[1.0, 2.0]]), (2, 1)),
+    (lambda: cr.transpose(np.ones((2, 3))), (3, 2)),
+])
+def test_shape_functions_take_lists_and_numbers_as_numpy_does(call, shape):
+    assert call().shape == shape
+
+
 @pytest.mark.parametrize("a, b", [((2, 3, 4), (3, 4, 5)), ((4, 2, 3), (2, 3, 2)),
                                   ((2, 1, 3, 4), (3, 3, 4, 5))])
 def test_matmul_of_batches_that_do_not_broadcast_is_a_shape_error(a, b):
