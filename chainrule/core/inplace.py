@@ -133,6 +133,9 @@ def assign(t, index, value, what: str) -> None:
 def _check(t, value, symbol: str, fix: bool = True) -> None:
     """The result keeps ``t``'s shape and casts to its dtype within the same kind."""
     data = t._data
+    if (getattr(value, "shape", None) == data.shape and getattr(value, "dtype", None)
+            == data.dtype) or (type(value) is float and data.dtype.kind in "fc"):
+        return          # the usual update, p -= lr * p.grad, or a float: nothing to check
     try:
         shape = np.broadcast_shapes(data.shape, _shape(value))
         kind = np.result_type(data.dtype, _meta(value))

@@ -31,8 +31,8 @@ def _as_array(x):
 
 
 reshape = Op("reshape", lambda x, *, shape: _as_array(x).reshape(shape), inputs=("x",),
-             view=True, saves=("x.shape",), vjp=(lambda g, xshape, *, shape: reshape(g, shape=xshape),),
-             jvp=LINEAR,
+             view=True, saves=("x.shape",),
+             vjp=(lambda g, xshape, *, shape: reshape(g, shape=xshape),), jvp=LINEAR,
              samples=lambda rng: [Sample((uniform(rng, (3, 4)),), {"shape": (2, 6)}),
                                   Sample((uniform(rng, (6,)),), {"shape": (3, -1)}),
                                   Sample((uniform(rng, (1,)),), {"shape": ()})],

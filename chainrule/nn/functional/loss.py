@@ -125,12 +125,16 @@ def cross_entropy(input, target, weight=None, reduction: str = "mean",  # noqa: 
     t = _data(target)
     shape = _data(input).shape
     plain = (weight is None and reduction == "mean" and label_smoothing == 0.0
-             and t.dtype.kind in "iu" and len(shape) == 2 and t.shape == shape[:1]
-             and (ignore_index >= 0 or not t.size or int(t.min()) >= 0))
+             and t.dtype.kind in "iu" and len(shape) == 2 and t.shape == shape[:1])
     if plain and ignore_index >= 0:
         plain = not bool((t == ignore_index).any())
     if plain:
-        return CF.cross_entropy(input, target)          # the fused primitive
+        try:
+            return CF.cross_entropy(input, target)      # the fused primitive
+        except ShapeError:
+            if ignore_index >= 0:
+                raise
+            # a label below 0 may be ignore_index: the composite ignores it, or says why not
     flat, keep = _classes_last(input, "cross_entropy")
     rows, classes = _data(flat).shape
     dtype = _data(flat).dtype
