@@ -96,10 +96,16 @@ def vjp(f: Callable, *primals):
         cots = _as_tuple(cotangents) if isinstance(out, (tuple, list)) else (cotangents,)
         grads = grad(outs, leaves, grad_outputs=cots, retain_graph=True,
                      create_graph=create_graph, allow_unused=True)
-        return tuple(g if g is not None else Tensor._wrap(B.xp.zeros_like(x._data))
+        return tuple(g if g is not None else _zeros_like(x)
                      for g, x in zip(grads, leaves))
 
     return out, vjp_fn
+
+
+def _zeros_like(a) -> Tensor:
+    """Zeros of ``a``'s shape and dtype, on ``a``'s device (the gradient of an unused input)."""
+    data = _data(a)
+    return Tensor._wrap(B.module_of(data).zeros_like(data))
 
 
 def _dual(p, t, level: int) -> Tensor:
@@ -109,7 +115,7 @@ def _dual(p, t, level: int) -> Tensor:
     else:
         w = tensor(p)
     if not isinstance(t, Tensor):
-        t = Tensor._wrap(B.xp.asarray(t, dtype=w._data.dtype))
+        t = Tensor._wrap(B.module_of(w._data).asarray(t, dtype=w._data.dtype))
     if t._data.shape != w._data.shape:
         raise ShapeError(f"jvp(): a tangent of shape {t.shape} for a primal of shape "
                          f"{w.shape}; they must be equal")
@@ -128,7 +134,7 @@ def _take_tangent(out, level: int) -> Tensor:
         rest = {k: v for k, v in tangents.items() if k != level}
         out._tangents = rest or None
         return t
-    return Tensor._wrap(B.xp.zeros_like(out._data))
+    return _zeros_like(out)
 
 
 def jvp(f: Callable, primals: Sequence, tangents: Sequence):
@@ -199,7 +205,7 @@ def hvp(f: Callable, primals, tangents, mode: str = "fwd-rev"):
         y = value[0]
     else:
         raise ValueError(f"hvp(): mode must be 'fwd-rev' or 'rev-rev', got {mode!r}")
-    hv = tuple(h.detach() if h is not None else Tensor._wrap(B.xp.zeros_like(_data(p)))
+    hv = tuple(h.detach() if h is not None else _zeros_like(p)
                for h, p in zip(hv, primals))
     return y.detach(), (hv[0] if single else hv)
 
@@ -219,5 +225,5 @@ def hessian(f: Callable, x) -> Tensor:
         rows = []
         for i in range(flat.shape[0]):
             row, = grad(flat[i], [x], retain_graph=True, allow_unused=True)
-            rows.append(row._data if row is not None else B.xp.zeros_like(x._data))
-    return Tensor(B.xp.stack(rows).reshape(x.shape + x.shape))
+            rows.append(row._data if row is not None else _zeros_like(x)._data)
+    return Tensor(B.module_of(x._data).stack(rows).reshape(x.shape + x.shape))

@@ -13,7 +13,7 @@
     ├── GradientCheckError (AssertionError)
     │                               an analytical derivative disagrees with finite differences
     ├── DataError (OSError)         a dataset or checkpoint file is missing, truncated or corrupt
-    └── DeviceError (RuntimeError)  a device chainrule cannot compute on (any but the CPU, now)
+    └── DeviceError (RuntimeError)  a device chainrule cannot use here, or two in one operation
 
 Each message names the operator (or file), the shapes as Python tuples and the dtypes involved,
 and says what to do about it.  Each class also derives from the built-in exception a NumPy user
@@ -68,4 +68,5 @@ class DataError(ChainruleError, OSError):
 
 
 class DeviceError(ChainruleError, RuntimeError):
-    """A device chainrule cannot compute on (any but the CPU, for now), or devices mixed."""
+    """A device chainrule cannot use here (``"cuda"`` without CuPy or without a GPU; an unknown
+    name), or tensors on two devices in one operation."""

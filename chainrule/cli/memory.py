@@ -1,10 +1,10 @@
 """The ``chainrule memory`` command (wired in by :mod:`chainrule.cli.main`).
 
-``chainrule memory --batch-size N [N ...] --hidden H --layers K [--measure]`` prints, for each
-batch size, the predicted footprint of one training step and of one prediction of an MLP with
-K hidden layers of H units (``--layers 1`` is the chapter's network: 784-H-10, no bias,
-weight decay 1e-4); with ``--measure`` it also runs them once at that size under tracemalloc
-(:func:`chainrule.memory.measure`).
+``chainrule memory --batch-size N [N ...] --hidden H --layers K [--measure [--device D]]`` prints,
+for each batch size, the predicted footprint of one training step and of one prediction of an
+MLP with K hidden layers of H units (``--layers 1`` is the chapter's network: 784-H-10, no bias,
+weight decay 1e-4); with ``--measure`` it also runs them once at that size, under tracemalloc
+on the CPU or in CuPy's memory pool with ``--device cuda`` (:func:`chainrule.memory.measure`).
 ``--table`` adds the per-operator table of what the graph saves.  ``--model lenet``,
 ``lenet-relu`` or ``vgg`` sizes a CNN instead (:data:`chainrule.models.CNNS`; ``vgg`` is two
 VGG blocks of 3x3 convolutions, which ``chainrule train`` does not train).
@@ -19,7 +19,7 @@ import numpy as np
 from ..memory import MemoryReport, format_bytes, measure, predict
 from ..models import CNNS, build_cnn
 from ..train.config import MODELS, build_network
-from .args import check_fits, non_negative_float, positive_int
+from .args import UsageError, check_device, check_fits, non_negative_float, positive_int
 
 __all__ = ["add_memory_parser", "memory_command", "CHOICES"]
 
@@ -46,6 +46,9 @@ def add_memory_parser(subparsers) -> argparse.ArgumentParser:
                         help="lambda of the penalty s (1e-4)")
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32",
                         help="parameter and activation dtype (float32)")
+    parser.add_argument("--device", default="cpu",
+                        help="where --measure runs the step: cpu (tracemalloc) or cuda "
+                             "(CuPy's memory pool); the prediction is the same (cpu)")
     parser.add_argument("--measure", action="store_true",
                         help="also run one step and one prediction at each size under "
                              "tracemalloc")
@@ -78,6 +81,10 @@ def _block(n: int, predicted: MemoryReport, measured: dict | None) -> list[str]:
 
 def memory_command(args: argparse.Namespace) -> int:
     """Print the predicted (and measured) footprints as ``args`` asks; returns the status."""
+    check_device(args.device)
+    if args.device != "cpu" and not args.measure:
+        raise UsageError(f"--device {args.device} chooses where --measure runs the step; the "
+                         "prediction needs no device: add --measure, or drop --device")
     if args.model == "mlp":
         flags: dict[str, object] = {"--hidden": args.hidden, "--layers": args.layers,
                                     "--inputs": args.inputs, "--classes": args.classes}
@@ -100,11 +107,14 @@ def memory_command(args: argparse.Namespace) -> int:
         name = f"VGG {model.blocks}" if args.model == "vgg" else f"LeNet ({args.model})"
         kind = f"{name}, {args.inputs} inputs, {args.classes} classes"
     params = sum(p.data.nbytes for p in model.parameters())
+    predictions = [predict(model, n) for n in args.batch_size]     # traced on the CPU
+    if args.measure and args.device != "cpu":
+        model.to(args.device)
+        kind += f", measured on {args.device}"
     print(f"chainrule memory: {kind}, {args.dtype}, weight decay {args.weight_decay:g}")
     print(f"parameters {format_bytes(params)} ({params:,} B), and their gradients as much "
           "again; peaks are beyond the parameters and the input batch")
-    for n in args.batch_size:
-        predicted = predict(model, n)
+    for n, predicted in zip(args.batch_size, predictions):
         measured = measure(model, n) if args.measure else None
         print()
         if args.table:

@@ -29,10 +29,10 @@ def root_grad(out, g, what: str):
                 f"{what} on a non-scalar output of shape {out.shape} needs a gradient of that "
                 "shape (grad=... / grad_outputs=...), or reduce the output first, e.g. .sum()"
             )
-        return type(out)._wrap(backend.xp.ones_like(out._data))
+        return type(out)._wrap(backend.module_of(out._data).ones_like(out._data))
     if not isinstance(g, type(out)):
         try:
-            g = type(out)._wrap(backend.xp.asarray(g, dtype=out._data.dtype))
+            g = type(out)._wrap(backend.module_of(out._data).asarray(g, dtype=out._data.dtype))
         except (TypeError, ValueError) as exc:
             raise DTypeError(f"{what}: the gradient {g!r:.60} is not an array of numbers for "
                              f"an output of shape {out.shape} and dtype {out.dtype} "
@@ -47,7 +47,7 @@ def root_grad(out, g, what: str):
 
 def _anomaly_check(node: Node, i: int, grad) -> None:
     data = getattr(grad, "_data", grad)
-    if not bool(data.dtype.kind != "f" or backend.xp.isfinite(data).all()):
+    if not bool(data.dtype.kind != "f" or backend.module_of(data).isfinite(data).all()):
         where = user_frames(node.trace) if node.trace else "(unknown)\n"
         raise AnomalyError(
             f"backward of '{node.op.name}' produced a NaN or an infinity in the gradient of its "
