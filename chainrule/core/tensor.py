@@ -90,7 +90,7 @@ class Tensor(Methods):
     @property
     def T(self) -> Tensor:
         """The transpose (axes reversed)."""
-        return self.transpose()
+        return F.transpose(self)
 
     def numpy(self) -> np.ndarray:
         """The data as a NumPy array (shared, not copied, on the CPU)."""

@@ -17,7 +17,8 @@
 True
 """
 
-from .optimizers import SGD, Adam, AdamW, Optimizer, flatten_state_dict, unflatten_state_dict
+from .algorithms import SGD, Adam, AdamW
+from .optimizer import Optimizer, flatten_state_dict, unflatten_state_dict
 from .schedules import CosineAnnealingLR, LRScheduler, StepLR
 
 __all__ = [

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ShapeError
-from .optimizers import Optimizer
+from .optimizer import Optimizer
 
 __all__ = ["LRScheduler", "StepLR", "CosineAnnealingLR"]
 
