@@ -10,11 +10,8 @@ accepted too).  ``x.max(dim)`` gives ``(values, indices)`` as in PyTorch, while 
 gives the values only, as it always did in chainrule; ``x.max(y)`` with a tensor ``y`` is the
 elementwise maximum.  A 0-d tensor takes ``dim=0`` or ``-1`` as PyTorch does.
 
-``x.data`` is the tensor's memory as a NumPy array (not a tensor, as in PyTorch): chainrule's
-optimizers and user code do array arithmetic on it.  It is an :class:`ArrayData`, a view that
-shares the memory and adds PyTorch's in-place idioms, so ``w.data.normal_(0, 0.01)``,
-``b.data.fill_(0)`` and ``w.data.zero_()`` change the tensor (and count as in-place changes),
-and arithmetic on it gives plain arrays.
+``x.data`` is the tensor's memory as a NumPy array with PyTorch's in-place idioms
+(:mod:`chainrule.core.arraydata`).
 
 >>> import chainrule as cr
 >>> x = cr.tensor([[1.0, -2.0], [3.0, 4.0]])
@@ -24,24 +21,50 @@ and arithmetic on it gives plain arrays.
 
 from __future__ import annotations
 
-import weakref
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
-from ..errors import DeviceError, ShapeError
-from . import inplace, modes
-from .device import CPU, device, device_of, transfer
+from ..errors import ShapeError
+from .. import backend
+from .arraydata import ArrayData, array_data
+from .conversions import Conversions
+from .registry import FUNCTIONS, provide
 
-__all__ = ["Methods", "ArrayData", "provide", "FUNCTIONS", "MinMax", "array_data", "check_dim"]
+__all__ = ["Methods", "ArrayData", "provide", "FUNCTIONS", "MinMax", "Size", "array_data",
+           "check_dim"]
 
-#: The public functions the methods call, by name (filled by :func:`provide`).
-FUNCTIONS: dict[str, Callable] = {}
+class Size(int):
+    """``x.size``: the number of elements, an ``int`` as NumPy's ``x.size``; called, the shape
+    as PyTorch's ``x.size()`` (a tuple), or one dimension, ``x.size(dim)``.
 
+    >>> import chainrule as cr
+    >>> x = cr.zeros((2, 3))
+    >>> x.size, x.size(), x.size(-1)
+    (6, (2, 3), 3)
+    """
 
-def provide(**functions: Callable) -> None:
-    """Register public functions for the tensor methods of the same names."""
-    FUNCTIONS.update(functions)
+    def __new__(cls, shape: tuple) -> Size:
+        count = 1
+        for n in shape:
+            count *= n
+        size = super().__new__(cls, count)
+        size.shape = tuple(shape)
+        return size
+
+    def __call__(self, dim: int | None = None):
+        if dim is None:
+            return self.shape
+        ndim = len(self.shape)
+        if (isinstance(dim, bool) or not isinstance(dim, (int, np.integer))
+                or not -ndim <= dim < ndim):
+            raise ShapeError(f"size: dim={dim!r} is out of range for a tensor of shape "
+                             f"{self.shape}" + (f"; use a dim in range({-ndim}, {ndim})" if ndim
+                                                else " (it has no dimensions)"))
+        return self.shape[dim]
+
+    def __repr__(self) -> str:
+        return int.__repr__(self)
 
 
 class MinMax(NamedTuple):
@@ -49,11 +72,6 @@ class MinMax(NamedTuple):
 
     values: object
     indices: object
-
-
-_TYPE_NAMES = {"float32": "FloatTensor", "float64": "DoubleTensor", "float16": "HalfTensor",
-               "int64": "LongTensor", "int32": "IntTensor", "int16": "ShortTensor",
-               "int8": "CharTensor", "uint8": "ByteTensor", "bool": "BoolTensor"}
 
 
 def _dim(dim, axis):
@@ -69,7 +87,7 @@ def _call(name):
     return method
 
 
-class Methods:
+class Methods(Conversions):
     """PyTorch's tensor methods (see the module doc); :class:`Tensor` inherits them."""
 
     __slots__ = ()
@@ -207,89 +225,71 @@ class Methods:
         """The number of dimensions."""
         return self._data.ndim
 
+    ndimension = dim
+
+    @property
+    def mT(self):  # noqa: N802  (PyTorch's name)
+        """The last two axes swapped (the batched transpose)."""
+        n = self._data.ndim
+        if n < 2:
+            raise ShapeError(f"mT: x.shape={self.shape}; it needs at least 2 dimensions")
+        return FUNCTIONS["transpose"](self, tuple(range(n - 2)) + (n - 1, n - 2))
+
+    def expand_as(self, other):
+        """Broadcast to ``other``'s shape, without copying."""
+        return FUNCTIONS["expand"](self, tuple(other.shape))
+
+    def masked_fill(self, mask, value):
+        """``value`` where ``mask`` is true, else this tensor (no gradient through ``mask``)."""
+        filled = backend.module_of(self._data).asarray(value, dtype=self._data.dtype)
+        return FUNCTIONS["where"](mask, filled, self)
+
+    def eq(self, other):
+        """``self == other``, elementwise (bool)."""
+        return FUNCTIONS["equal"](self, other)
+
+    def ne(self, other):
+        """``self != other``, elementwise (bool)."""
+        return FUNCTIONS["not_equal"](self, other)
+
+    def lt(self, other):
+        """``self < other``, elementwise (bool)."""
+        return FUNCTIONS["less"](self, other)
+
+    def le(self, other):
+        """``self <= other``, elementwise (bool)."""
+        return FUNCTIONS["less_equal"](self, other)
+
+    def gt(self, other):
+        """``self > other``, elementwise (bool)."""
+        return FUNCTIONS["greater"](self, other)
+
+    def ge(self, other):
+        """``self >= other``, elementwise (bool)."""
+        return FUNCTIONS["greater_equal"](self, other)
+
+    def _new(self, fill, size, dtype):
+        shape = tuple(size[0]) if len(size) == 1 and isinstance(size[0], (tuple, list)) \
+            else tuple(size)
+        data = self._data
+        dtype = data.dtype if dtype is None else np.dtype(dtype)
+        return type(self)(backend.module_of(data).full(shape, fill, dtype=dtype))
+
+    def new_zeros(self, *size, dtype=None):
+        """Zeros of ``size``, with this tensor's dtype (or ``dtype``) and device."""
+        return self._new(0, size, dtype)
+
+    def new_ones(self, *size, dtype=None):
+        """Ones of ``size``, with this tensor's dtype (or ``dtype``) and device."""
+        return self._new(1, size, dtype)
+
+    def new_full(self, size, fill_value, *, dtype=None):
+        """``fill_value`` everywhere in ``size``, with this tensor's dtype and device."""
+        return self._new(fill_value, (size,), dtype)
+
     def clone(self):
         """A copy that stays in the graph (its gradient flows back to ``self``)."""
         return FUNCTIONS["clone"](self)
-
-    # ------------------------------------------------------------- dtypes and devices
-    def astype(self, dtype):
-        """A copy converted to ``dtype`` (differentiable between float dtypes)."""
-        return FUNCTIONS["astype"](self, dtype)
-
-    @property
-    def device(self) -> device:
-        """Where the memory lives (``device(type='cpu')``, or a GPU's ``cuda:0``)."""
-        return device_of(self._data)
-
-    def to(self, *args, dtype=None, device=None, non_blocking: bool = False,
-           copy: bool = False):
-        """This tensor on ``device`` and in ``dtype``: ``x.to("cuda")``, ``x.to(cr.float64)``,
-        ``x.to(other)`` (its device and dtype); ``self`` when nothing changes (unless
-        ``copy``).  A tensor moved to another device is a new leaf; one that requires grad
-        is refused, since the graph has no operator between devices."""
-        for a in args:
-            if isinstance(a, Methods):
-                dtype, device = a.dtype, a.device
-            elif isinstance(a, (str, _device_type)):
-                device = a
-            else:
-                dtype = a
-        out = self
-        if device is not None:
-            target = device if isinstance(device, _device_type) else _device_type(device)
-            moved = transfer(self._data, target)
-            if moved is not self._data:
-                out = _moved(self, moved, target)
-        if dtype is not None and np.dtype(dtype) != out.dtype:
-            return FUNCTIONS["astype"](out, dtype)
-        return out.clone() if copy and out is self else out
-
-    def cpu(self):
-        """This tensor on the CPU (``self`` when it is there)."""
-        return self.to(CPU)
-
-    def cuda(self, device=None, non_blocking: bool = False):
-        """This tensor on the GPU (``cuda:device``); :class:`DeviceError` without one."""
-        return self.to(_device_type("cuda", device))
-
-    @property
-    def is_cuda(self) -> bool:
-        """Whether the memory is on a GPU."""
-        return self.device.type == "cuda"
-
-    def type(self, dtype=None):
-        """PyTorch's type name (``'torch.FloatTensor'``), or a copy converted to ``dtype``."""
-        if dtype is None:
-            return "torch." + _TYPE_NAMES.get(str(self.dtype), str(self.dtype))
-        return self.to(dtype)
-
-    def float(self):
-        """``self`` as float32."""
-        return self.to(np.float32)
-
-    def double(self):
-        """``self`` as float64."""
-        return self.to(np.float64)
-
-    def half(self):
-        """``self`` as float16."""
-        return self.to(np.float16)
-
-    def long(self):
-        """``self`` as int64."""
-        return self.to(np.int64)
-
-    def int(self):
-        """``self`` as int32."""
-        return self.to(np.int32)
-
-    def bool(self):
-        """``self`` as bool."""
-        return self.to(np.bool_)
-
-    def is_floating_point(self) -> bool:
-        """Whether the dtype is a float type."""
-        return self.dtype.kind == "f"
 
     # ------------------------------------------------------------- in place
     def requires_grad_(self, requires_grad: bool = True):
@@ -312,20 +312,6 @@ class Methods:
         return self.copy_(draw.uniform(a, b, self.shape).astype(self.dtype))
 
 
-_device_type = device
-
-
-def _moved(x, data, target):
-    """A leaf holding ``data``, the copy of ``x`` on ``target``."""
-    if x.requires_grad and modes.mode.grad_enabled:
-        raise DeviceError(
-            f"x.to('{target}'): x (shape {tuple(x.shape)}, on {x.device}) requires grad, and "
-            "chainrule records no operator between devices; make it there "
-            f"(cr.tensor(..., device='{target}', requires_grad=True)), move the model with "
-            "model.to(device) before the forward, or move x.detach()")
-    return type(x)(data, name=x.name)
-
-
 def _extreme(x, name, dim, keepdim, axis, keepdims):
     if dim is not None and hasattr(dim, "shape"):         # max(x, y): elementwise
         return FUNCTIONS["maximum" if name == "max" else "minimum"](x, dim)
@@ -334,65 +320,6 @@ def _extreme(x, name, dim, keepdim, axis, keepdims):
     values = FUNCTIONS[name](x, axis=dim, keepdims=keepdim)
     where = FUNCTIONS["argmax" if name == "max" else "argmin"](x, dim, keepdim)
     return MinMax(values, where)
-
-
-class ArrayData(np.ndarray):
-    """``x.data``: a NumPy view of a tensor's memory with PyTorch's in-place idioms.
-
-    Arithmetic on it gives plain NumPy arrays; the in-place methods write the tensor's memory
-    and count as an in-place change of the tensor (its version goes up).
-    """
-
-    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        inputs = tuple(i.view(np.ndarray) if isinstance(i, ArrayData) else i for i in inputs)
-        out = kwargs.get("out")
-        if out:
-            kwargs["out"] = tuple(o.view(np.ndarray) if isinstance(o, ArrayData) else o
-                                  for o in out)
-        return getattr(ufunc, method)(*inputs, **kwargs)
-
-    def _owner_changed(self) -> None:
-        # PyTorch's x.data is outside the graph: no refusal while recording, but the version
-        # goes up, so a node that saved the old value still refuses in backward
-        ref = getattr(self, "owner", None)
-        owner = ref() if ref is not None else None
-        if owner is not None:
-            inplace._bump(owner)
-
-    def fill_(self, value) -> ArrayData:
-        """Set every element to ``value``."""
-        self._owner_changed()
-        self[...] = value
-        return self
-
-    def zero_(self) -> ArrayData:
-        """Set every element to zero."""
-        return self.fill_(0)
-
-    def normal_(self, mean: float = 0.0, std: float = 1.0) -> ArrayData:
-        """Fill with samples of N(mean, std^2) from ``cr.random``."""
-        values = FUNCTIONS["random_generator"](None).normal(mean, std, self.shape)
-        return self.fill_(values.astype(self.dtype))
-
-    def uniform_(self, a: float = 0.0, b: float = 1.0) -> ArrayData:
-        """Fill with samples of U(a, b) from ``cr.random``."""
-        values = FUNCTIONS["random_generator"](None).uniform(a, b, self.shape)
-        return self.fill_(values.astype(self.dtype))
-
-    def copy_(self, src) -> ArrayData:
-        """Overwrite with ``src`` (broadcast)."""
-        return self.fill_(getattr(src, "_data", src))
-
-
-def array_data(tensor):
-    """The :class:`ArrayData` view of ``tensor``'s memory (the array itself off the CPU)."""
-    data = tensor._data
-    if type(data) is not np.ndarray:            # CuPy later: the array itself
-        return data
-    view = data.view(ArrayData)
-    # weakly: `losses.append(J.data)` must not keep J, and the graph behind it, alive
-    view.owner = weakref.ref(tensor)
-    return view
 
 
 def check_dim(x, dim, where: str) -> int:

@@ -38,7 +38,7 @@ from typing import Callable
 import numpy as np
 
 from .. import backend
-from ..errors import AnomalyError, ChainruleError, DeviceError, DTypeError, GraphError, ShapeError
+from ..errors import AnomalyError, ChainruleError, DeviceError, DTypeError, ShapeError
 from .device import device_of
 from .graph import Node
 from .modes import mode, user_frames
@@ -49,13 +49,11 @@ from .dtypes import F64
 from .fields import Book, Memory
 from .saves import dtype_of as _dtype
 from .saves import shape_of as _shape
+from .tangents import ELEMENTWISE, LINEAR, MULTILINEAR, push_tangents
 from .tensor import Tensor
 
 __all__ = ["Op", "OPS", "ELEMENTWISE", "LINEAR", "MULTILINEAR", "Sample", "BadInput"]
 
-ELEMENTWISE = "elementwise"
-LINEAR = "linear"
-MULTILINEAR = "multilinear"
 
 OPS: dict[str, Op] = {}
 
@@ -308,58 +306,7 @@ class Op:
 
     # ------------------------------------------------------------ forward mode
     def _push_tangents(self, args, params, out, node) -> None:
-        m = mode
-        levels = sorted({
-            level for a in args if isinstance(a, Tensor) and a._tangents
-            for level in a._tangents if level in m.fwd_levels
-        })
-        extra = None
-        if node is not None and self.residuals is not None:     # computed once, for both
-            declared = len(self._plan) + (len(args) - 1 if "*" in self.saves else 0)
-            extra = node.saved[declared:]
-        saved, _ = self._saved_values(args, params, out, extra=extra)
-        every = m.fwd_levels
-        for level in levels:
-            m.fwd_levels = [k for k in every if k < level]   # inner levels see nothing
-            try:
-                t = self._tangent(level, args, params, saved)
-            finally:
-                m.fwd_levels = every
-            if t is None:
-                continue
-            if t._data.shape != out._data.shape:
-                raise GraphError(
-                    f"jvp of '{self.name}' returned a tangent of shape {t.shape} for an output "
-                    f"of shape {out.shape}; this is a bug in the operator's rule"
-                )
-            if t._data.dtype != out._data.dtype:
-                t = t.astype(out._data.dtype)
-            out._tangents = {**(out._tangents or {}), level: t}
-        if node is not None and self._ans_at >= 0:
-            node.ans_tangents = out._tangents
-
-    def _tangent(self, level, args, params, saved):
-        tangents = [a._tangents.get(level) if isinstance(a, Tensor) and a._tangents else None
-                    for a in args]
-        jvp = self.jvp
-        if jvp == LINEAR:
-            return self(*[
-                t if t is not None else _zeros_like(a) for t, a in zip(tangents, args)
-            ], **params)
-        total = None
-        if jvp == ELEMENTWISE:
-            for i, t in enumerate(tangents):
-                if t is not None:
-                    term = self.vjp_at(i)(t, *saved, **params)
-                    total = term if total is None else total + term
-            return total
-        if jvp == MULTILINEAR:
-            for i, t in enumerate(tangents):
-                if t is not None:
-                    term = self(*args[:i], t, *args[i + 1:], **params)
-                    total = term if total is None else total + term
-            return total
-        return jvp(tangents, *saved, **params)
+        push_tangents(self, args, params, out, node)
 
     # ------------------------------------------------------------ errors
     def _describe(self, args) -> str:
@@ -428,7 +375,3 @@ def _data(a):
 def _is_array(v) -> bool:
     return isinstance(v, backend.ndarray_types)
 
-
-def _zeros_like(a) -> Tensor:
-    data = _data(a)
-    return Tensor._wrap(backend.xp.zeros(_shape(data), dtype=_dtype(data)))

@@ -8,7 +8,7 @@ from .. import backend
 from .backward import backward as backpropagate
 from .backward import root_grad
 from . import graph, inplace, modes
-from .methods import Methods, array_data
+from .methods import Methods, Size, array_data
 from ..errors import DTypeError, GraphError
 
 __all__ = ["Tensor", "DISPLAY"]
@@ -85,7 +85,9 @@ class Tensor(Methods):
     shape = property(lambda self: self._data.shape, doc="The shape, a tuple.")
     dtype = property(lambda self: self._data.dtype, doc="The NumPy dtype.")
     ndim = property(lambda self: self._data.ndim, doc="The number of dimensions.")
-    size = property(lambda self: self._data.size, doc="The number of elements.")
+    size = property(lambda self: Size(self._data.shape),
+                    doc="The number of elements (NumPy's ``x.size``); called, the shape "
+                        "(PyTorch's ``x.size()``, ``x.size(dim)``).")
 
     @property
     def T(self) -> Tensor:

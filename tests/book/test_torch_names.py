@@ -54,3 +54,30 @@ def test_softmax_module_gradient_flows():
     (nn.LogSoftmax(1)(x) * cr.tensor(B[:2, :3])).sum().backward()
     (torch.nn.LogSoftmax(1)(t) * torch.tensor(B[:2, :3])).sum().backward()
     _same(x.grad, t.grad)
+
+
+def test_tensor_methods():
+    x, t = cr.tensor(A), torch.tensor(A)
+    assert x.size == 6 and x.size() == tuple(t.size()) and x.size(-1) == t.size(-1)
+    assert x.ndimension() == t.ndimension() == 2
+    _same(x.mT, t.mT)
+    _same(cr.ones(1, 3).expand_as(x), torch.ones(1, 3).expand_as(t))
+    mask = A > 0
+    _same(x.masked_fill(cr.tensor(mask), -1.5), t.masked_fill(torch.tensor(mask), -1.5))
+    for name in ("eq", "ne", "lt", "le", "gt", "ge"):
+        _same(getattr(x, name)(cr.tensor(A.T.ravel().reshape(2, 3))),
+              getattr(t, name)(torch.tensor(A.T.ravel().reshape(2, 3))))
+    _same(x.new_zeros(2, 4), t.new_zeros(2, 4))
+    _same(x.new_ones((3,)), t.new_ones((3,)))
+    _same(x.new_full((2,), 7.0), t.new_full((2,), 7.0))
+    with pytest.raises(cr.ShapeError, match="size: dim=2"):
+        x.size(2)
+
+
+def test_masked_fill_passes_the_gradient_where_not_filled():
+    x = cr.tensor(A, requires_grad=True)
+    t = torch.tensor(A, requires_grad=True)
+    mask = A > 0
+    (x.masked_fill(cr.tensor(mask), 0.0) * 2).sum().backward()
+    (t.masked_fill(torch.tensor(mask), 0.0) * 2).sum().backward()
+    _same(x.grad, t.grad)
