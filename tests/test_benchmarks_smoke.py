@@ -146,3 +146,33 @@ def test_select_and_thread_pinning(monkeypatch):
     (71.6e6, "B", "71.6 MB"), (None, "s", "-"), (math.inf, "s/op", "failed")])
 def test_format_value(value, unit, text):
     assert harness.format_value(value, unit) == text
+
+
+def test_the_gpu_script_runs_on_the_strict_device_and_says_when_there_is_no_gpu(tmp_path):
+    # issue 18's one GPU run, dry: every part on the strict test device at small sizes, so the
+    # script a GPU session runs once is known to work before that session starts
+    out = tmp_path / "gpu.json"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu.py"), "--dry-run",
+                          "--steps", "3", "--out", str(out)], capture_output=True, text=True,
+                         env=env, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    figures = json.loads(out.read_text())
+    assert figures["device"] == "strict"
+    table = figures["table"]
+    assert table["cases"] > 500 and table["passed"] == table["cases"]
+    assert figures["training"]["same_accuracy"] is True
+    assert abs(figures["memory"]["relative_error"]) < 0.10
+    assert figures["step"]["chainrule_s"] > 0
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        assert figures["step"]["torch_s"] > 0
+    from chainrule import cuda
+    if not cuda.is_available():
+        run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu.py")],
+                             capture_output=True, text=True, env=env, timeout=120)
+        assert run.returncode == 2
+        assert len(run.stderr.strip().splitlines()) == 1 and "no GPU" in run.stderr
