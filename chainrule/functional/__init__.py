@@ -366,11 +366,19 @@ def cross_entropy(logits, labels) -> Tensor:
     if y.shape != shape[:1]:
         raise ShapeError(f"cross_entropy: logits.shape={shape} and labels.shape={y.shape}; "
                          f"labels must have shape ({shape[0]},)")
-    if y.size and (int(y.min()) < 0 or int(y.max()) >= shape[1]):
-        raise ShapeError(f"cross_entropy: labels lie in [{int(y.min())}, {int(y.max())}] but "
-                         f"logits.shape={shape} has {shape[1]} classes; use labels in "
-                         f"[0, {shape[1]})")
-    return LOSS.cross_entropy(logits, labels if isinstance(labels, Tensor) else y)
+    def out_of_range() -> ShapeError:
+        return ShapeError(f"cross_entropy: labels lie in [{int(y.min())}, {int(y.max())}] but "
+                          f"logits.shape={shape} has {shape[1]} classes; use labels in "
+                          f"[0, {shape[1]})")
+
+    if y.size and int(y.min()) < 0:          # a negative index would wrap round: refuse it
+        raise out_of_range()
+    try:                                     # one too large fails the operator's indexing
+        return LOSS.cross_entropy(logits, labels if isinstance(labels, Tensor) else y)
+    except ShapeError:
+        if y.size and int(y.max()) >= shape[1]:
+            raise out_of_range() from None
+        raise
 
 
 def cross_entropy_composite(logits, labels) -> Tensor:

@@ -26,6 +26,9 @@ def kept_shape(shape: tuple, axis) -> tuple:
 
 def _spread(g, xshape, axis, keepdims):
     """Broadcast a reduced gradient back over the reduced axes."""
+    if isinstance(g, B.ndarray_types):    # a first-order backward: the array's own module
+        kept = g if keepdims or axis is None else g.reshape(kept_shape(xshape, axis))
+        return B.module_of(g).broadcast_to(kept, xshape)
     if axis is None and not keepdims:     # a 0-d total broadcasts as it is
         return broadcast_to(g, shape=xshape)
     if not keepdims:
