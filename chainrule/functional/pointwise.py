@@ -181,13 +181,18 @@ def where_self(x, condition, y) -> Tensor:
     return where(condition, x, y)
 
 
+def _product(name: str, a, b, ndim: int, what: str) -> Tensor:
+    """``matmul(a, b)`` for two operands of exactly ``ndim`` dimensions (``mm``, ``dot``)."""
+    sa, sb = shape_of(a), shape_of(b)
+    if len(sa) != ndim or len(sb) != ndim:
+        raise ShapeError(f"{name}: a.shape={sa} and b.shape={sb}; {name} needs two {what} "
+                         "(use matmul for other shapes and batches)")
+    return matmul(a, b)
+
+
 def mm(a, b) -> Tensor:
     """The product of two matrices (PyTorch's ``torch.mm``: 2-D only, no broadcasting)."""
-    sa, sb = shape_of(a), shape_of(b)
-    if len(sa) != 2 or len(sb) != 2:
-        raise ShapeError(f"mm: a.shape={sa} and b.shape={sb}; mm needs two matrices (use "
-                         "matmul for vectors and batches)")
-    return matmul(a, b)
+    return _product("mm", a, b, 2, "matrices")
 
 
 def numel(x) -> int:
@@ -197,11 +202,7 @@ def numel(x) -> int:
 
 def dot(a, b) -> Tensor:
     """The dot product of two 1-D tensors."""
-    sa, sb = shape_of(a), shape_of(b)
-    if len(sa) != 1 or len(sb) != 1:
-        raise DTypeError(f"dot: a.shape={sa} and b.shape={sb}; dot needs two 1-D tensors "
-                         "(use matmul for matrices)")
-    return matmul(a, b)
+    return _product("dot", a, b, 1, "1-D tensors")
 
 
 def clone(x) -> Tensor:
