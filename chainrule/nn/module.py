@@ -195,10 +195,14 @@ class Module:
             p.name = name
         return self
 
-    def zero_grad(self) -> None:
-        """Forget every parameter's gradient (``grad = None``)."""
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Forget every parameter's gradient (``grad = None``), or with ``set_to_none=False``
+        fill the gradients there are with zeros, as PyTorch does."""
         for p in self.parameters():
-            p.grad = None
+            if set_to_none or p.grad is None:
+                p.grad = None
+            else:
+                p.grad.detach().zero_()
 
     def apply(self, fn: Any) -> Module:
         """Call ``fn(module)`` on every descendant, children before parents, then on ``self``

@@ -94,11 +94,15 @@ class Optimizer:
     def _check_group(self, group: dict[str, Any]) -> None:
         """Validate a group's options (subclasses)."""
 
-    def zero_grad(self) -> None:
-        """Forget the gradient of every parameter (``grad = None``)."""
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Forget the gradient of every parameter (``grad = None``), or with
+        ``set_to_none=False`` fill the gradients there are with zeros, as PyTorch does."""
         for group in self.param_groups:
             for p in group["params"]:
-                p.grad = None
+                if set_to_none or p.grad is None:
+                    p.grad = None
+                else:
+                    p.grad.detach().zero_()
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a gradient; returns ``closure()`` if given."""

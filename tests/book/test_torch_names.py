@@ -81,3 +81,25 @@ def test_masked_fill_passes_the_gradient_where_not_filled():
     (x.masked_fill(cr.tensor(mask), 0.0) * 2).sum().backward()
     (t.masked_fill(torch.tensor(mask), 0.0) * 2).sum().backward()
     _same(x.grad, t.grad)
+
+
+@pytest.mark.parametrize("owner", ["optimizer", "module"])
+def test_zero_grad_set_to_none_false_keeps_zeroed_gradients(owner):
+    net, tnet = nn.Linear(3, 2), torch.nn.Linear(3, 2)
+    with cr.no_grad():
+        net.weight.copy_(tnet.weight.detach().numpy())
+        net.bias.copy_(tnet.bias.detach().numpy())
+    opt, topt = cr.optim.SGD(net.parameters(), lr=0.1), torch.optim.SGD(tnet.parameters(), lr=0.1)
+    zero = (opt if owner == "optimizer" else net).zero_grad
+    tzero = (topt if owner == "optimizer" else tnet).zero_grad
+    for _ in range(2):
+        net(cr.tensor(B[:, :3])).sum().backward()
+        tnet(torch.tensor(B[:, :3])).sum().backward()
+        zero(set_to_none=False)
+        tzero(set_to_none=False)
+        _same(net.weight.grad, tnet.weight.grad)
+    net(cr.tensor(B[:, :3])).sum().backward()
+    tnet(torch.tensor(B[:, :3])).sum().backward()
+    _same(net.weight.grad, tnet.weight.grad)
+    zero()
+    assert net.weight.grad is None
