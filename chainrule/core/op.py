@@ -126,13 +126,16 @@ class Op:
     # ------------------------------------------------------------ the hot path
     def __call__(self, *args, **params):
         # the array module is the one of the inputs' arrays: one type compare per input, and
-        # only an input off the active placement (or a number first) looks further (_place)
+        # only an input off the active placement looks further (_place); a number is on none
         try:
             if len(args) == 2:
                 a, b = args
                 x = a._data if isinstance(a, Tensor) else a
                 y = b._data if isinstance(b, Tensor) else b
-                if type(x) is not _ARRAY or (type(y) is not _ARRAY and type(y) not in PLAIN):
+                if type(x) is _ARRAY:
+                    if type(y) is not _ARRAY and type(y) not in PLAIN:
+                        self._place(args, (x, y))
+                elif type(y) is not _ARRAY or type(x) not in PLAIN:    # not `2.0 * w`
                     self._place(args, (x, y))
                 ans = self.forward(x, y, **params)
             elif len(args) == 1:
