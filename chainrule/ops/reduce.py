@@ -26,7 +26,8 @@ def kept_shape(shape: tuple, axis) -> tuple:
 
 def _spread(g, xshape, axis, keepdims):
     """Broadcast a reduced gradient back over the reduced axes."""
-    if isinstance(g, B.ndarray_types):    # a first-order backward: the array's own module
+    # a first-order backward hands over arrays, or NumPy's scalars (a 0-d array times a number)
+    if isinstance(g, (*B.ndarray_types, np.generic)):
         kept = g if keepdims or axis is None else g.reshape(kept_shape(xshape, axis))
         return B.module_of(g).broadcast_to(kept, xshape)
     if axis is None and not keepdims:     # a 0-d total broadcasts as it is
