@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
+import chainrule.nn.functional as F
 from chainrule import nn
 from chainrule.data import ArrayDataset, DataLoader, load_fashion_mnist, read_idx, write_idx
 from chainrule.data.datasets import FASHION_MNIST_FILES
@@ -397,3 +398,98 @@ def test_dataloader_over_a_plain_array_yields_its_rows_as_pytorch_does() -> None
     batches = list(DataLoader(array, 3))
     assert [b.shape for b in batches] == [(3, 2), (3, 2), (1, 2)]
     np.testing.assert_array_equal(np.concatenate(batches), array)
+
+
+# ------------------------------------------------------- PyTorch names added for issue 14
+_X = cr.tensor([1.0, -2.0, 3.0])
+_LOGITS, _LABELS = cr.tensor(np.ones((2, 3))), cr.tensor([0, 1])
+TORCH_NAMES_REFUSE = {
+    "new_zeros-negative": (lambda: _X.new_zeros(-1), ShapeError, r"full\(\): .*negative"),
+    "new_zeros-text": (lambda: _X.new_zeros("a"), ShapeError, r"full\(\): .*integers"),
+    "new_full-text": (lambda: _X.new_full((2,), "x"), DTypeError, "not a real number"),
+    "masked_fill-text": (lambda: _X.masked_fill(_X > 0, "x"), DTypeError, "not a real number"),
+    "masked_fill-int-mask": (lambda: _X.masked_fill(cr.tensor([1, 0, 1]), 0.0), DTypeError,
+                             "condition must be bool"),
+    "masked_fill-fraction-in-int": (lambda: cr.arange(3).masked_fill(cr.arange(3) > 0, 0.5),
+                                    DTypeError, "not a whole number"),
+    "size-dim-out-of-range": (lambda: _X.size(1), ShapeError, r"size: dim=1"),
+    "size-dim-text": (lambda: _X.size("a"), ShapeError, "size: dim='a'"),
+    "size-of-0-d": (lambda: cr.tensor(5.0).size(0), ShapeError, "no dimensions"),
+    "mT-of-1-d": (lambda: _X.mT, ShapeError, "mT: x.shape=\\(3,\\)"),
+    "expand_as-mismatch": (lambda: _X.expand_as(cr.ones(2)), ShapeError, "broadcast_to"),
+    "mm-vector": (lambda: cr.mm(_X, cr.ones((3, 2))), ShapeError, r"mm: a.shape=\(3,\)"),
+    "mm-text": (lambda: cr.mm(np.array([["a"]]), np.array([["b"]])), DTypeError, "matmul"),
+    "dot-matrix": (lambda: cr.dot(cr.ones((2, 2)), _X), ShapeError, "dot: a.shape"),
+    "stack-dim": (lambda: cr.stack([_X], dim=5), ShapeError, "stack: axis 5"),
+    "nonzero-text": (lambda: cr.nonzero(np.array(["a"])), DTypeError, "nonzero: x.dtype"),
+    "where-half": (lambda: cr.where(_X > 0, 1.0), TypeError, "both a and b"),
+    "one_hot-float": (lambda: F.one_hot(_X), ShapeError, "one_hot: the indices have dtype"),
+    "one_hot-negative": (lambda: F.one_hot(cr.tensor([-1, 0]), 3), ShapeError,
+                         r"indices lie in \[-1, 0\]"),
+    "one_hot-empty-inferred": (lambda: F.one_hot(cr.tensor(np.zeros(0, np.int64))),
+                               ShapeError, "num_classes"),
+    "softmax-dim": (lambda: nn.Softmax(dim=3)(cr.ones((2, 2))), ShapeError, "softmax: axis 3"),
+    "ce-weight-shape": (lambda: F.cross_entropy(_LOGITS, _LABELS, weight=cr.ones(2)),
+                        ShapeError, r"weight has shape \(2,\)"),
+    "ce-weight-text": (lambda: F.cross_entropy(_LOGITS, _LABELS, weight=np.array(["a"] * 3)),
+                       ShapeError, "dtype <U1"),
+    "nll-weight-shape": (lambda: F.nll_loss(_LOGITS, _LABELS, weight=cr.ones((3, 1))),
+                         ShapeError, "nll_loss: weight"),
+    "set_grad_enabled-text": (lambda: cr.set_grad_enabled("no"), DTypeError,
+                              "set_grad_enabled\\('no'\\)"),
+    "memory-device-unknown": (lambda: _cli(["memory", "--device", "tpu", "--measure"]),
+                              SystemExit, ""),
+}
+
+
+def _cli(argv):
+    from chainrule.cli import main
+    code = main(argv)
+    raise SystemExit(code)
+
+
+@pytest.mark.parametrize("case", sorted(TORCH_NAMES_REFUSE))
+def test_torch_names_refuse_bad_input_with_a_typed_error(case, capsys) -> None:
+    call, error, says = TORCH_NAMES_REFUSE[case]
+    if error is SystemExit:            # the command line: status 2 and one line on stderr
+        with pytest.raises(SystemExit) as info:
+            call()
+        assert info.value.code == 2
+        assert len(capsys.readouterr().err.strip().splitlines()) == 1
+        return
+    if not issubclass(error, ChainruleError):
+        with pytest.raises(error, match=says):
+            call()
+        return
+    _refused(call, error, says)
+    assert cr.is_grad_enabled()        # a refused switch switched nothing
+
+
+def test_torch_names_on_empty_and_non_finite_input_are_numpys_and_pytorchs() -> None:
+    empty = cr.tensor(np.zeros((0, 3)))
+    assert cr.mm(empty, cr.ones((3, 0))).shape == (0, 0)
+    assert cr.nonzero(empty).shape == (0, 2) and cr.numel(empty) == 0 and empty.size() == (0, 3)
+    assert [t.shape for t in cr.where(empty > 0)] == [(0,), (0,)]
+    assert F.one_hot(cr.tensor(np.zeros(0, np.int64)), 3).shape == (0, 3)
+    assert empty.new_zeros(0, 2).shape == (0, 2)
+    nan = cr.tensor([np.nan, 0.0, np.inf])
+    assert cr.nonzero(nan).tolist() == [[0], [2]]          # NaN and inf are nonzero, as NumPy
+    filled = nan.masked_fill(nan == 0, np.nan).numpy()
+    assert np.isnan(filled[:2]).all() and filled[2] == np.inf
+    assert nan.eq(nan).tolist() == [False, True, True]      # NaN != NaN
+    weighted = F.cross_entropy(_LOGITS, _LABELS, weight=cr.tensor([np.nan, 1.0, 1.0]))
+    assert np.isnan(weighted.item())                         # as torch: NaN weight, NaN loss
+
+
+def test_zero_grad_set_to_none_false_in_a_second_thread_zeroes_only_what_exists() -> None:
+    import threading
+    net = nn.Linear(2, 2)
+    net(cr.ones((1, 2))).sum().backward()
+    optimizer = SGD(net.parameters(), lr=0.1)
+    worker = threading.Thread(target=lambda: optimizer.zero_grad(set_to_none=False))
+    worker.start()
+    worker.join()
+    assert net.weight.grad.tolist() == [[0.0, 0.0], [0.0, 0.0]]
+    fresh = nn.Linear(2, 2)
+    fresh.zero_grad(set_to_none=False)
+    assert fresh.weight.grad is None

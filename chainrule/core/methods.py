@@ -26,7 +26,6 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import ShapeError
-from .. import backend
 from .arraydata import ArrayData, array_data
 from .conversions import Conversions
 from .registry import FUNCTIONS, provide
@@ -241,7 +240,7 @@ class Methods(Conversions):
 
     def masked_fill(self, mask, value):
         """``value`` where ``mask`` is true, else this tensor (no gradient through ``mask``)."""
-        filled = backend.module_of(self._data).asarray(value, dtype=self._data.dtype)
+        filled = FUNCTIONS["full"]((), value, dtype=self._data.dtype, device=self.device)
         return FUNCTIONS["where"](mask, filled, self)
 
     def eq(self, other):
@@ -269,11 +268,10 @@ class Methods(Conversions):
         return FUNCTIONS["greater_equal"](self, other)
 
     def _new(self, fill, size, dtype):
-        shape = tuple(size[0]) if len(size) == 1 and isinstance(size[0], (tuple, list)) \
-            else tuple(size)
-        data = self._data
-        dtype = data.dtype if dtype is None else np.dtype(dtype)
-        return type(self)(backend.module_of(data).full(shape, fill, dtype=dtype))
+        """``cr.full`` (which checks the size and the value) with this dtype and device."""
+        shape = size[0] if len(size) == 1 and isinstance(size[0], (tuple, list)) else size
+        return FUNCTIONS["full"](tuple(shape), fill, device=self.device,
+                                 dtype=self._data.dtype if dtype is None else dtype)
 
     def new_zeros(self, *size, dtype=None):
         """Zeros of ``size``, with this tensor's dtype (or ``dtype``) and device."""

@@ -15,7 +15,9 @@ import traceback
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
-from ..errors import ReplayError
+import numpy as np
+
+from ..errors import DTypeError, ReplayError
 
 __all__ = ["mode", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
            "detect_anomaly", "gc_paused", "user_frames", "refuse_in_trace"]
@@ -116,6 +118,8 @@ class set_grad_enabled(_GradMode):  # noqa: N801  (PyTorch's name)
     __slots__ = ()
 
     def __init__(self, enabled: bool) -> None:
+        if not isinstance(enabled, (bool, int, np.bool_)):     # "no" would read as True
+            raise DTypeError(f"set_grad_enabled({enabled!r}): pass True or False")
         super().__init__(enabled)
         self.previous = mode.grad_enabled
         mode.grad_enabled = self.enabled

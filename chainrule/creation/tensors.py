@@ -14,6 +14,7 @@ from .. import backend as B
 from ..errors import DTypeError, ShapeError
 from ..core.device import device as _device
 from ..core.device import placement, transfer
+from ..core.registry import provide
 from ..core.dtypes import default_float
 from ..core.tensor import Tensor
 
@@ -252,3 +253,6 @@ def full_like(x, value, *, dtype=None, device=None) -> Tensor:
     data = _like_data("full_like", x)
     return full(data.shape, value, dtype=data.dtype if dtype is None else dtype,
                 device=_like_device(data, device))
+
+
+provide(full=full)     # for the tensor methods new_zeros, new_full, masked_fill

@@ -22,7 +22,15 @@ from .mlp import Objective, check_decay, labelled
 __all__ = ["LeNet", "VGG", "CNNS", "build_cnn"]
 
 
-class LeNet(Objective):
+class _CNN(Objective):
+    """What LeNet and VGG share: ``features`` then ``classifier``, and the penalty's weights."""
+
+    def weight_decay_parameters(self) -> list[Tensor]:
+        """Every kernel and weight matrix of ``features`` and ``classifier`` (no biases)."""
+        return [m.weight for m in (*self.features, *self.classifier) if hasattr(m, "weight")]
+
+
+class LeNet(_CNN):
     """The next chapter's LeNet-5: two convolutions with pooling, then three Linear layers.
 
     ``variant="book"`` is the book's (sigmoid and 2x2 average pooling); ``"relu"`` uses ReLU
@@ -110,16 +118,12 @@ class LeNet(Objective):
         self._record(named)
         return F.reshape(h, h.shape[1:]) if one else h
 
-    def weight_decay_parameters(self) -> list[Tensor]:
-        """Every kernel and weight matrix (no biases)."""
-        return [m.weight for m in (*self.features, *self.classifier) if hasattr(m, "weight")]
-
     def extra_repr(self) -> str:
         return (f"variant={self.variant!r}, inputs={self.inputs}, "
                 f"weight_decay={self.weight_decay:g}")
 
 
-class VGG(Objective):
+class VGG(_CNN):
     """A small VGG-style network: blocks of 3x3 convolutions (padding 1), each followed by
     ReLU, every block ending in 2x2 max pooling; then a Linear head on the flattened maps.
 
@@ -186,10 +190,6 @@ class VGG(Objective):
         x = named["o"] = labelled(self.classifier[0](F.reshape(x, (x.shape[0], -1))), "o")
         self._record(named)
         return F.reshape(x, x.shape[1:]) if one else x
-
-    def weight_decay_parameters(self) -> list[Tensor]:
-        """Every kernel and the head's weight (no biases)."""
-        return [m.weight for m in (*self.features, *self.classifier) if hasattr(m, "weight")]
 
     def extra_repr(self) -> str:
         return (f"blocks={self.blocks}, inputs={self.inputs}, channels={self.channels}, "
