@@ -1,7 +1,8 @@
 """Backpropagation: the reverse walk over a recorded graph, by the chain rule.
 
-:func:`backward` sorts the nodes reachable from the roots (:func:`~chainrule.core.graph.toposort`,
-no recursion: a chain of a million operators is fine), walks them consumers-first, calls each
+:func:`backward` walks the nodes reachable from the roots consumers-first: a heap hands out
+the pending node recorded last (:attr:`Node.seq`), which no other pending node can consume, so
+no sort is needed and nothing recurses (a chain of a million operators is fine).  It calls each
 operator's VJP rule, sums gradients over fan-out, and drops every gradient and saved value as
 soon as it is used.  Without ``create_graph`` the rules run on plain arrays (an operator called
 on arrays in that mode returns an array), so a first-order pass pays NumPy's cost and little
@@ -10,6 +11,7 @@ more; with it, the rules run on tensors and the backward pass is recorded like a
 
 from __future__ import annotations
 
+import heapq
 import sys
 
 from .. import backend
@@ -90,17 +92,21 @@ def _backward(roots, grads, *, inputs, retain_graph, create_graph, allow_unused)
             "gradients in .grad, which a replay cannot repeat; return cr.grad(J, params) from "
             "the function instead and assign the gradients outside it")
     pending: dict = {}
-    root_nodes = []
+    heap: list = []             # (seq, node): the recorded last pops first (see Node.seq)
     for root, g in zip(roots, grads):
         if raw:
             g = g._data
-        key = id(root._node if root._node is not None else root)
-        pending[key] = g if key not in pending else _accumulate(pending[key], g)
-        if root._node is not None:
-            root_nodes.append(root._node)
-    order = toposort(root_nodes)
+        node = root._node
+        key = id(node if node is not None else root)
+        if key in pending:
+            pending[key] = _accumulate(pending[key], g)
+            continue
+        pending[key] = g
+        if node is not None:
+            heap.append((node.seq, node))
 
     targets: dict[int, int] | None = None
+    useful: set[int] | None = None      # with inputs: the nodes some input is reached from
     results: list = []
     if inputs is not None:
         targets = {}
@@ -113,17 +119,19 @@ def _backward(roots, grads, *, inputs, retain_graph, create_graph, allow_unused)
                 )
             targets[id(t._node if t._node is not None else t)] = position
         results = [None] * len(inputs)
-        order = _prune(order, targets)
+        useful = _useful(toposort([node for _, node in heap]), targets)
+        heap = [entry for entry in heap if id(entry[1]) in useful]
+    heapq.heapify(heap)
 
     # anomaly is checked per node below, so the error names the node's op; with raw, the VJP
     # rules run on arrays: the same rules, NumPy's speed
     previous, anomaly, was_raw = mode.switch(create_graph, False, raw)
     stored: set[int] = set()    # arrays already handed out as a .grad (never share one)
+    pop, push = heapq.heappop, heapq.heappush
     try:
-        for node in reversed(order):
-            g = pending.pop(id(node), None)
-            if g is None:
-                continue
+        while heap:
+            node = pop(heap)[1]
+            g = pending.pop(id(node))
             if node.retain is not None:
                 for ref in node.retain:
                     t = ref()
@@ -154,14 +162,24 @@ def _backward(roots, grads, *, inputs, retain_graph, create_graph, allow_unused)
                     gi = gi.astype(dtype)
                 if anomaly:
                     _anomaly_check(node, i, gi)
-                if leaf and targets is None:
-                    _store_grad(edge, gi, raw, stored)
-                elif not leaf or id(edge) in targets:
-                    key = id(edge)
-                    current = pending.get(key)
-                    pending[key] = gi if current is None else _accumulate(current, gi)
-            if not retain_graph:
-                node.release()
+                key = id(edge)
+                if leaf:
+                    if targets is None:
+                        _store_grad(edge, gi, raw, stored)
+                        continue
+                    if key not in targets:
+                        continue
+                elif useful is not None and key not in useful:
+                    continue                    # no input of grad() lies below it
+                current = pending.get(key)
+                if current is None:
+                    pending[key] = gi
+                    if not leaf:
+                        push(heap, (edge.seq, edge))
+                else:
+                    pending[key] = _accumulate(current, gi)
+            if not retain_graph and node.saved:
+                node.saved = node.versions = node.ans_tangents = None    # node.release()
     finally:
         mode.switch(previous, anomaly, was_raw)
 
@@ -181,17 +199,16 @@ def _backward(roots, grads, *, inputs, retain_graph, create_graph, allow_unused)
     return tuple(results)
 
 
-def _prune(order: list[Node], targets: dict[int, int]) -> list[Node]:
-    """Keep only the nodes from which some target can be reached (inputs come first in order)."""
+def _useful(order: list[Node], targets: dict[int, int]) -> set[int]:
+    """The ids of the nodes from which some target can be reached (inputs come first in
+    ``order``): the only ones a walk for ``grad(outputs, inputs)`` needs to visit."""
     useful: set[int] = set()
-    kept = []
     for node in order:
         if id(node) in targets or any(
             e is not None and (id(e) in useful or id(e) in targets) for e in node.edges
         ):
             useful.add(id(node))
-            kept.append(node)
-    return kept
+    return useful
 
 
 def _accumulate(current, g):

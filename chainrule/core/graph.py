@@ -15,6 +15,7 @@ back.
 
 from __future__ import annotations
 
+import itertools
 import weakref
 from typing import Sequence
 
@@ -22,16 +23,21 @@ from ..errors import GraphError
 
 __all__ = ["Node", "toposort", "retain"]
 
+_COUNTER = itertools.count(1)
+
 
 class Node:
     """One recorded application of an operator: the unit the backward pass walks."""
 
     __slots__ = (
         "op", "edges", "saved", "params", "versions", "shape", "dtype",
-        "name", "retain", "trace", "ans_tangents", "consts", "__weakref__",
+        "name", "retain", "trace", "ans_tangents", "consts", "seq", "__weakref__",
     )
 
     def __init__(self, op, edges, saved, params, versions, shape, dtype):
+        # the order of recording: every edge's node was recorded before this one, so walking
+        # nodes from the highest ``seq`` down visits each after all of its consumers
+        self.seq = -next(_COUNTER)      # negated: the backward walk's heap pops the smallest
         self.op = op
         self.edges = edges          # per input: Node, leaf Tensor, or None
         self.saved = saved          # what op.saves declared, in order (None where no rule

@@ -167,15 +167,31 @@ class Op:
                         if ans.dtype.kind not in "biu":     # complex, object, text
                             raise self._cut(args, ans)
                         break                               # a mask or an index: no gradient
-                    if (m.special or self.view
-                            or (self.elementwise and self._broadcasts(args, ans))):
+                    if m.special:
                         return self._apply(args, params, ans, True)
-                    return Tensor._wrap(ans, self._record(args, params, ans))  # the usual case
-        if m.special or self.view:
+                    if self.elementwise:         # an input smaller than the output broadcasts
+                        shape = ans.shape
+                        for t in args:
+                            if isinstance(t, Tensor) and t._rg and t._data.shape != shape:
+                                return self._apply(args, params, ans, True)
+                    out = Tensor._wrap(ans, self._record(args, params, ans))  # the usual case
+                    if self.view:
+                        self._view(out, args, params, ans)
+                    return out
+        if m.special:
             if m.raw:           # a first-order backward's rules work on arrays
                 return ans
             return self._apply(args, params, ans, False)
-        return Tensor._wrap(ans)
+        out = Tensor._wrap(ans)
+        if self.view:
+            self._view(out, args, params, ans)
+        return out
+
+    def _view(self, out, args, params, ans) -> None:
+        """Make ``out`` share the version counter of ``args[0]`` where it views its memory."""
+        view = self.view
+        if view is True or view(params, [_shape(_data(a)) for a in args], ans.shape):
+            _link_view(out, args[0], ans)
 
     def _place(self, args, arrays) -> None:
         """Refuse inputs on two devices; activate the placement of the first array input."""
@@ -220,9 +236,8 @@ class Op:
         if m.raw:
             return ans
         out = Tensor._wrap(ans, node)
-        view = self.view
-        if view is True or (view and view(params, [_shape(_data(a)) for a in args], ans.shape)):
-            _link_view(out, args[0], ans)
+        if self.view:
+            self._view(out, args, params, ans)
         if fwd:
             self._push_tangents(args, params, out, node)
         if m.anomaly:
@@ -230,15 +245,6 @@ class Op:
             if node is not None:
                 node.trace = traceback.extract_stack()
         return out
-
-    @staticmethod
-    def _broadcasts(args, ans) -> bool:
-        """Whether an input that takes a gradient is smaller than the output."""
-        shape = ans.shape
-        for a in args:
-            if isinstance(a, Tensor) and a._rg and a._data.shape != shape:
-                return True
-        return False
 
     def _broadcast(self, args, shape):
         """Route each active input of a smaller shape through the recorded ``broadcast_to``."""
@@ -249,18 +255,38 @@ class Op:
         return out
 
     def _saved_values(self, args, params, ans_value, active: int = -1, extra=None):
-        """What backward keeps, in the order of ``saves``, then the residuals; and versions.
+        """What backward keeps, and the versions of the saved tensors
+        (:func:`chainrule.core.saves.saved_values`)."""
+        return node_saves.saved_values(self, args, params, ans_value, active, extra)
 
-        With ``active`` (a bit mask of the inputs that take a gradient), a saved tensor or
-        array that none of their rules reads is kept as ``None``: ``y * c`` with a constant
-        ``c`` keeps ``c`` only, so a chain of such products does not keep every ``y`` alive.
-        ``versions`` maps the position of each saved tensor that had already been changed in
-        place to its version; ``None`` (the usual case) means every saved tensor was at 0.
-        ``extra``: residuals already computed for this call (by the node it recorded).
-        """
-        saved = self._saver(args, ans_value)
-        if active >= 0 and active != self._all and self._reads is not None:
-            for p in self._drops.get(active) or node_saves.unread(self, active):
+    def _record(self, args, params, ans) -> Node:
+        """The node of this call: its edges, and what its rules need (``_saved_values``,
+        written out here because every recorded call runs it)."""
+        vjp = self.vjp
+        variadic = self.variadic
+        edges = []
+        consts = None
+        active = 0
+        i = 0
+        for a in args:
+            if isinstance(a, Tensor):
+                if a._rg and (variadic or vjp[i] is not None):
+                    node = a._node
+                    edges.append(a if node is None else node)
+                    active |= 1 << i
+                    i += 1
+                    continue
+                # a constant tensor (the data x, the labels y): known by name, not kept alive
+                at = node_saves.const_at(i, a)
+                consts = at if consts is None else consts + at
+            edges.append(None)
+            i += 1
+        saved = self._saver(args, ans)
+        if active != self._all and self._reads is not None:
+            drops = self._drops.get(active)
+            if drops is None:
+                drops = node_saves.unread(self, active)
+            for p in drops:
                 if isinstance(saved[p], node_saves.DROPPABLE):
                     saved[p] = None
         versions = None
@@ -274,35 +300,15 @@ class Op:
                     versions = versions or {}
                     versions[p] = version
         if self.residuals is not None:
-            if extra is None:
-                extra = self.residuals(_data(ans_value), *[_data(a) for a in args], **params)
-                if mode.tape is not None:
-                    mode.tape.record_residuals(self, ans_value, args, params, extra)
+            extra = self.residuals(ans, *[_data(a) for a in args], **params)
+            if mode.tape is not None:
+                mode.tape.record_residuals(self, ans, args, params, extra)
             saved.extend(extra)
-        return tuple(saved), versions
-
-    def _record(self, args, params, ans) -> Node:
-        vjp = self.vjp
-        variadic = self.variadic
-        edges = []
-        consts = None
-        active = 0
-        for i, a in enumerate(args):
-            if isinstance(a, Tensor):
-                if a._rg and (variadic or vjp[i] is not None):
-                    edges.append(a if a._node is None else a._node)
-                    active |= 1 << i
-                    continue
-                # a constant tensor (the data x, the labels y): known by name, not kept alive
-                at = node_saves.const_at(i, a)
-                consts = at if consts is None else consts + at
-            edges.append(None)
-        saved, versions = self._saved_values(args, params, ans, active)
         shape = node_saves.SHAPES.get(ans.shape)
         if shape is None:
             shape = node_saves.intern(ans.shape)
-        node = Node(self, tuple(edges), saved, params or node_saves.NO_PARAMS, versions, shape,
-                    ans.dtype)
+        node = Node(self, tuple(edges), tuple(saved), params or node_saves.NO_PARAMS, versions,
+                    shape, ans.dtype)
         if consts is not None:
             node.consts = consts
         return node
@@ -367,7 +373,9 @@ def _link_view(out: Tensor, source, ans) -> None:
     if not isinstance(source, Tensor):
         return
     data = source._data
-    if ans is data or backend.xp.may_share_memory(ans, data):
+    base = getattr(ans, "base", None)       # NumPy and CuPy: the array owning the memory
+    if (ans is data or (base is not None and (base is data or base is data.base))
+            or backend.xp.may_share_memory(ans, data)):
         out._base = source if source._base is None else source._base
 
 

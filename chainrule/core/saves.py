@@ -18,10 +18,12 @@ from functools import lru_cache
 from typing import Callable
 
 from .. import backend
+from .modes import mode
 from .tensor import Tensor
 
 __all__ = ["rule_reads", "compile_plan", "compile_saver", "compile_reads", "unread",
-           "const_at", "intern", "shape_of", "dtype_of", "NO_PARAMS", "SHAPES", "DROPPABLE"]
+           "saved_values", "const_at", "intern", "shape_of", "dtype_of", "NO_PARAMS", "SHAPES",
+           "DROPPABLE"]
 
 _VARARGS = 0x04
 
@@ -112,6 +114,41 @@ def compile_saver(plan: tuple) -> Callable:
                 saved.extend(args)
         return saved
     return save
+
+
+def saved_values(op, args, params, ans_value, active: int = -1, extra=None):
+    """What a node of ``op`` keeps, in the order of ``saves``, then the residuals; and versions.
+
+    With ``active`` (a bit mask of the inputs that take a gradient), a saved tensor or array
+    that none of their rules reads is kept as ``None``: ``y * c`` with a constant ``c`` keeps
+    ``c`` only, so a chain of such products does not keep every ``y`` alive.  ``versions``
+    maps the position of each saved tensor that had already been changed in place to its
+    version; ``None`` (the usual case) means every saved tensor was at 0.  ``extra``:
+    residuals already computed for this call (by the node it recorded).  ``Op._record``
+    does the same inline, on the path every recorded call takes.
+    """
+    saved = op._saver(args, ans_value)
+    if active >= 0 and active != op._all and op._reads is not None:
+        for p in op._drops.get(active) or unread(op, active):
+            if isinstance(saved[p], DROPPABLE):
+                saved[p] = None
+    versions = None
+    positions = op._input_saves
+    for p in range(len(saved)) if positions is None else positions:
+        value = saved[p]
+        if isinstance(value, Tensor):
+            base = value._base
+            version = value._version if base is None else base._version
+            if version:
+                versions = versions or {}
+                versions[p] = version
+    if op.residuals is not None:
+        if extra is None:
+            extra = op.residuals(_data(ans_value), *[_data(a) for a in args], **params)
+            if mode.tape is not None:
+                mode.tape.record_residuals(op, ans_value, args, params, extra)
+        saved.extend(extra)
+    return tuple(saved), versions
 
 
 def compile_reads(op) -> tuple | None:

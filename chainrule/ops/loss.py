@@ -9,6 +9,7 @@ chapter's loss ``l(o, y)`` one node in the graph, with the labels ``y`` as its s
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 
@@ -16,7 +17,8 @@ from .. import backend as B
 from ..errors import DTypeError, ShapeError
 from .reduce import sum as _sum
 from ..core.fields import Book, Memory, elided, one_array
-from ..core.op import ELEMENTWISE, BadInput, Op, Sample
+from ..core.modes import mode
+from ..core.op import ELEMENTWISE, OPS, BadInput, Op, Sample
 from .samples import uniform
 
 
@@ -43,20 +45,68 @@ softmax = Op(
     doc="``exp(x) / sum(exp(x))`` over ``axis`` in one stable pass.")
 
 
+class _Handoff(threading.local):
+    """The probabilities one call's forward computed, for the residual function of the same
+    call (per thread): the backward then needs no second softmax."""
+
+    logits = None
+    p = None
+
+
+_HANDOFF = _Handoff()
+
+
 def _cross_entropy(logits, labels):
     xp = B.xp
     if logits.dtype == np.float16:   # accumulate in float32, as PyTorch does
         return _cross_entropy(logits.astype(np.float32), labels).astype(np.float16)
     n = logits.shape[0]
     shifted = logits - logits.max(axis=1, keepdims=True)
-    lse = xp.log(xp.exp(shifted).sum(axis=1))
-    return (lse - shifted[xp.arange(n), labels]).sum() / n
+    e = xp.exp(shifted)
+    sums = e.sum(axis=1)
+    loss = (xp.log(sums) - shifted[xp.arange(n), labels]).sum() / n
+    if mode.grad_enabled:            # a node may be recorded: keep softmax(logits) for it
+        e /= sums[:, None]
+        _HANDOFF.logits, _HANDOFF.p = logits, e
+    return loss
 
 
-def _one_hot(ans, logits, labels):
-    target = B.xp.zeros(logits.shape, dtype=logits.dtype)
-    target[B.xp.arange(logits.shape[0]), labels] = 1
-    return (target,)
+def _direction(ans, logits, labels):
+    """The residual: ``softmax(logits) - onehot(labels)``, the direction of the gradient
+    (the same size as the one-hot it replaces), made in place in the forward's
+    probabilities when this call's forward left them (else computed again, as a replay's
+    residual step does)."""
+    handoff = _HANDOFF
+    p = handoff.p if handoff.logits is logits else None
+    handoff.logits = handoff.p = None
+    if p is None:
+        p = _softmax(logits, axis=1)
+    p[B.xp.arange(logits.shape[0]), labels] -= 1
+    return (p,)
+
+
+def _one_hot(probabilities, direction):
+    """``onehot(labels)`` again from the residual: ``softmax(logits) - direction``, rounded
+    (exact: it differs from 0 or 1 by a rounding of the probabilities).  The operators are
+    recorded, so a traced backward (``cr.compile``) replays it from the replayed residual."""
+    return OPS["round"](probabilities - direction)       # ops/rounding.py
+
+
+def _ce_vjp(g, logits, direction):
+    """``(softmax(logits) - onehot) g / n``: on arrays (a first-order backward), the saved
+    direction times ``g / n``; on tensors (a backward that is recorded: differentiated again,
+    or traced), from ``softmax`` recorded, so its second derivative flows."""
+    n = direction.shape[0]
+    if isinstance(logits, B.ndarray_types):
+        return direction * (g / n)
+    p = softmax(logits, axis=1)
+    return (p - _one_hot(p, direction)) * (g / n)
+
+
+def _ce_jvp(t, logits, direction):
+    """``sum((softmax(logits) - onehot) * t) / n``: the directional derivative of the loss."""
+    p = softmax(logits, axis=1)
+    return _sum((p - _one_hot(p, direction)) * t, axis=None, keepdims=False) / direction.shape[0]
 
 
 def _ce_samples(rng):
@@ -82,11 +132,9 @@ def _ce_temps(step, i=0):
 
 cross_entropy = Op(
     "cross_entropy", _cross_entropy, inputs=("logits", "labels"), saves=("logits",),
-    residuals=_one_hot,
-    vjp=(lambda g, logits, target: (softmax(logits, axis=1) - target) * (g / target.shape[0]),
-         None),
-    jvp=lambda t, logits, target: _sum((softmax(logits, axis=1) - target) * t[0], axis=None,
-                                       keepdims=False) / target.shape[0],
+    residuals=_direction,
+    vjp=(_ce_vjp, None),
+    jvp=lambda t, logits, direction: _ce_jvp(t[0], logits, direction),
     samples=_ce_samples,
     bad_inputs=lambda: [
         BadInput((np.ones((2, 3)), np.array([0, 3])), {}, ShapeError, "(2, 3)"),

@@ -185,8 +185,12 @@ def test_dropout_at_the_books_rates_trains(lib, kind):
     run = getattr(cells4, f"dropout_{kind}")
     random.seed(0)
     m = _modules(lib)
+    m.torch.manual_seed(0)      # the masks: not whatever the tests before left in the generator
     out = run(m.torch, m.nn, m.F, m.data, _values(True), 0.2, 0.5)
     first, last = out["history"][0], out["history"][-1]
-    assert last[0] < first[0] and last[2] > 0.8, out["history"]
+    # at lr 0.5 one epoch's test accuracy swings by 0.1 (0.79 to 0.96 over seeds 0-5, in
+    # PyTorch as in chainrule); the mean of the last three is above 0.86 for every seed
+    late = np.mean([h[2] for h in out["history"][-3:]])
+    assert last[0] < first[0] and late > 0.8, out["history"]
     if kind == "scratch":
         assert out["checks"][2]

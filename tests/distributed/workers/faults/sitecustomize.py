@@ -12,8 +12,33 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 _FAULT = os.environ.get("CHAINRULE_TEST_FAULT")
+
+
+def _wait_for_checkpoint(run, step: int) -> None:
+    """When ``step`` is a checkpoint's step, wait (up to a minute) until rank 0 has written it.
+
+    Rank 0 writes after the other ranks have handed it their part, so without this wait a
+    fault right after a checkpoint races the write: on a loaded machine the launcher could
+    tear the job down first, and the restart would start from the checkpoint before.
+    """
+    every = getattr(getattr(run, "config", None), "checkpoint_every", 0)
+    out = getattr(run, "out", None)
+    if not every or step % every or out is None:
+        return
+    from chainrule.storage import load_checkpoint
+    from chainrule.train.config import CHECKPOINT
+
+    deadline = time.monotonic() + 60.0
+    while time.monotonic() < deadline:
+        try:
+            if load_checkpoint(out / CHECKPOINT)[1]["step"] >= step:
+                return
+        except Exception:       # noqa: BLE001 (not written yet: any error means wait)
+            pass
+        time.sleep(0.05)
 
 
 def _inject(kind: str, rank: int, step: int, marker: str | None) -> None:
@@ -25,6 +50,7 @@ def _inject(kind: str, rank: int, step: int, marker: str | None) -> None:
             if here == rank and self.step == step and not (marker and os.path.exists(marker)):
                 if marker:
                     open(marker, "w").close()
+                _wait_for_checkpoint(self, step)
                 if kind == "kill":
                     os.kill(os.getpid(), signal.SIGKILL)
                 raise ValueError(f"injected fault on rank {rank} at step {step}")
