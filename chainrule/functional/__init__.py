@@ -371,12 +371,14 @@ def cross_entropy(logits, labels) -> Tensor:
                           f"logits.shape={shape} has {shape[1]} classes; use labels in "
                           f"[0, {shape[1]})")
 
-    if y.size and int(y.min()) < 0:          # a negative index would wrap round: refuse it
+    # a negative label would wrap round: refused here, or on NumPy by the operator's one pass
+    # over the labels (ops/loss.py), which also refuses one too large
+    if type(y) is not np.ndarray and y.size and int(y.min()) < 0:
         raise out_of_range()
-    try:                                     # one too large fails the operator's indexing
-        return LOSS.cross_entropy(logits, labels if isinstance(labels, Tensor) else y)
+    try:
+        return LOSS.cross_entropy_keeping(logits, labels if isinstance(labels, Tensor) else y)
     except ShapeError:
-        if y.size and int(y.max()) >= shape[1]:
+        if y.size and (int(y.min()) < 0 or int(y.max()) >= shape[1]):
             raise out_of_range() from None
         raise
 

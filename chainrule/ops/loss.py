@@ -47,13 +47,28 @@ softmax = Op(
 
 class _Handoff(threading.local):
     """The probabilities one call's forward computed, for the residual function of the same
-    call (per thread): the backward then needs no second softmax."""
+    call (per thread): the backward then needs no second softmax.  Only a call made through
+    :func:`cross_entropy_keeping` hands them over, and that call clears them at its end,
+    used or not, so nothing outlives it."""
 
+    wanted = False
     logits = None
     p = None
+    at = None       # the labels' positions in the flattened logits (NumPy), or None
 
 
 _HANDOFF = _Handoff()
+
+
+def _positions(labels, shape):
+    """The flat positions ``i * classes + labels[i]`` on NumPy, found by one C pass that also
+    refuses any label outside ``[0, classes)``, a negative one included (which indexing would
+    wrap round): ``cr.cross_entropy`` needs no reduction of its own to check them.  None
+    elsewhere, and for labels that are not integers (indexing then says what is wrong)."""
+    if B.xp is not np or type(labels) is not np.ndarray or labels.dtype.kind not in "iu":
+        return None
+    return np.ravel_multi_index((np.arange(shape[0]), labels.astype(np.intp, copy=False)),
+                                shape)
 
 
 def _cross_entropy(logits, labels):
@@ -62,12 +77,15 @@ def _cross_entropy(logits, labels):
         return _cross_entropy(logits.astype(np.float32), labels).astype(np.float16)
     n = logits.shape[0]
     shifted = logits - logits.max(axis=1, keepdims=True)
+    at = _positions(labels, logits.shape)
+    picked = shifted[xp.arange(n), labels] if at is None else shifted.reshape(-1)[at]
     e = xp.exp(shifted)
     sums = e.sum(axis=1)
-    loss = (xp.log(sums) - shifted[xp.arange(n), labels]).sum() / n
-    if mode.grad_enabled:            # a node may be recorded: keep softmax(logits) for it
+    loss = (xp.log(sums) - picked).sum() / n
+    handoff = _HANDOFF
+    if handoff.wanted and mode.grad_enabled:     # a node may be recorded: keep softmax for it
         e /= sums[:, None]
-        _HANDOFF.logits, _HANDOFF.p = logits, e
+        handoff.logits, handoff.p, handoff.at = logits, e, at
     return loss
 
 
@@ -77,12 +95,27 @@ def _direction(ans, logits, labels):
     probabilities when this call's forward left them (else computed again, as a replay's
     residual step does)."""
     handoff = _HANDOFF
-    p = handoff.p if handoff.logits is logits else None
-    handoff.logits = handoff.p = None
+    p, at = (handoff.p, handoff.at) if handoff.logits is logits else (None, None)
+    handoff.logits = handoff.p = handoff.at = None
     if p is None:
         p = _softmax(logits, axis=1)
-    p[B.xp.arange(logits.shape[0]), labels] -= 1
+    if at is not None:
+        p.reshape(-1)[at] -= 1       # p is the forward's own contiguous array
+    else:
+        p[B.xp.arange(logits.shape[0]), labels] -= 1
     return (p,)
+
+
+def cross_entropy_keeping(logits, labels):
+    """``cross_entropy(logits, labels)``, its forward handing softmax(logits) to the node it
+    records (what :func:`chainrule.cross_entropy` calls): the backward is then one product."""
+    handoff = _HANDOFF
+    handoff.wanted = True
+    try:
+        return cross_entropy(logits, labels)
+    finally:
+        handoff.wanted = False
+        handoff.logits = handoff.p = handoff.at = None
 
 
 def _one_hot(probabilities, direction):
@@ -146,4 +179,4 @@ cross_entropy = Op(
     memory=Memory(forward=_ce_temps),
     doc="Mean over the batch of ``-log softmax(logits)[label]``: the loss ``l(o, y)``.")
 
-__all__ = ["softmax", "cross_entropy", "DTypeError"]
+__all__ = ["softmax", "cross_entropy", "cross_entropy_keeping", "DTypeError"]

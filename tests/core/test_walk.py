@@ -128,11 +128,23 @@ def test_cross_entropys_one_hot_comes_back_exactly_from_the_residual(scale):
         assert got.dtype == dtype and np.array_equal(got, np.eye(10, dtype=dtype)[labels])
 
 
-def test_cross_entropy_under_no_grad_keeps_nothing_for_a_residual():
-    o = cr.tensor(np.random.default_rng(3).normal(size=(5, 4)))
-    with cr.no_grad():
-        cr.cross_entropy(o, np.array([0, 1, 2, 3, 0]))
-    assert L._HANDOFF.p is None and L._HANDOFF.logits is None
+@pytest.mark.parametrize("how", ["no_grad", "constant logits", "recorded", "bad labels"])
+def test_cross_entropy_leaves_nothing_behind_for_a_residual(how):
+    """Whether or not a node took the probabilities, nothing outlives the call (a memory
+    measurement after it would count them)."""
+    rng = np.random.default_rng(3)
+    o = cr.tensor(rng.normal(size=(5, 4)), requires_grad=how in ("recorded", "bad labels"))
+    labels = np.array([0, 1, 2, 3, 0]) if how != "bad labels" else np.array([0, 1, 2, 4, 0])
+    if how == "no_grad":
+        with cr.no_grad():
+            cr.cross_entropy(o, labels)
+    elif how == "bad labels":
+        with pytest.raises(cr.ShapeError):
+            cr.cross_entropy(o, labels)
+    else:
+        cr.cross_entropy(o, labels)
+    h = L._HANDOFF
+    assert h.p is None and h.logits is None and h.at is None and not h.wanted
 
 
 def test_cross_entropy_gradients_from_two_threads_at_once():

@@ -69,3 +69,28 @@ def test_matmul_in_every_layout_to_second_order(a, b):
     np.testing.assert_allclose(ta.grad.numpy(), g @ b.T, rtol=1e-12)
     np.testing.assert_allclose(tb.grad.numpy(), a.T @ g, rtol=1e-12)
     assert column_major(ta.grad) == column_major(a) and column_major(tb.grad) == column_major(b)
+
+
+@pytest.mark.parametrize("labels", [np.array([0, -1, 2, 1, 0]), np.array([0, 1, 3, 1, 0]),
+                                    np.array([0, -3, 2, 1, 0])])
+def test_cross_entropys_primitive_refuses_a_label_out_of_range_even_a_negative_one(labels):
+    """Indexing wraps a negative label round to the last classes; the primitive's own pass
+    over the labels (not only cr.cross_entropy's check before it) refuses it."""
+    from chainrule.ops import loss
+    logits = cr.tensor(rng.uniform(-2, 2, (5, 3)), requires_grad=True)
+    with pytest.raises(cr.ShapeError, match="in \\[0, classes\\)"):
+        loss.cross_entropy(logits, labels)
+    with pytest.raises(cr.ShapeError, match=f"labels lie in \\[{labels.min()}, "):
+        cr.cross_entropy(logits, labels)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int32, np.uint64, np.int64])
+def test_cross_entropy_takes_every_integer_label_dtype_and_matches_the_composite(dtype):
+    logits = rng.uniform(-2, 2, (5, 3))
+    labels = np.array([0, 2, 2, 1, 0], dtype=dtype)
+    fused = cr.tensor(logits, requires_grad=True)
+    composite = cr.tensor(logits, requires_grad=True)
+    cr.cross_entropy(fused, labels).backward()
+    cr.functional.cross_entropy_composite(composite, labels.astype(np.int64)).backward()
+    np.testing.assert_allclose(fused.grad.numpy(), composite.grad.numpy(), rtol=1e-13,
+                               atol=1e-15)
