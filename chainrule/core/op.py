@@ -256,12 +256,11 @@ class Op:
 
     def _saved_values(self, args, params, ans_value, active: int = -1, extra=None):
         """What backward keeps, and the versions of the saved tensors
-        (:func:`chainrule.core.saves.saved_values`)."""
+        (:func:`chainrule.core.saves.saved_values`; forward mode reaches it from here)."""
         return node_saves.saved_values(self, args, params, ans_value, active, extra)
 
     def _record(self, args, params, ans) -> Node:
-        """The node of this call: its edges, and what its rules need (``_saved_values``,
-        written out here because every recorded call runs it)."""
+        """The node of this call: its edges, and what its rules need."""
         vjp = self.vjp
         variadic = self.variadic
         edges = []
@@ -281,33 +280,11 @@ class Op:
                 consts = at if consts is None else consts + at
             edges.append(None)
             i += 1
-        saved = self._saver(args, ans)
-        if active != self._all and self._reads is not None:
-            drops = self._drops.get(active)
-            if drops is None:
-                drops = node_saves.unread(self, active)
-            for p in drops:
-                if isinstance(saved[p], node_saves.DROPPABLE):
-                    saved[p] = None
-        versions = None
-        positions = self._input_saves
-        for p in range(len(saved)) if positions is None else positions:
-            value = saved[p]
-            if isinstance(value, Tensor):
-                base = value._base
-                version = value._version if base is None else base._version
-                if version:
-                    versions = versions or {}
-                    versions[p] = version
-        if self.residuals is not None:
-            extra = self.residuals(ans, *[_data(a) for a in args], **params)
-            if mode.tape is not None:
-                mode.tape.record_residuals(self, ans, args, params, extra)
-            saved.extend(extra)
+        saved, versions = node_saves.saved_values(self, args, params, ans, active)
         shape = node_saves.SHAPES.get(ans.shape)
         if shape is None:
             shape = node_saves.intern(ans.shape)
-        node = Node(self, tuple(edges), tuple(saved), params or node_saves.NO_PARAMS, versions,
+        node = Node(self, tuple(edges), saved, params or node_saves.NO_PARAMS, versions,
                     shape, ans.dtype)
         if consts is not None:
             node.consts = consts

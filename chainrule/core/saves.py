@@ -124,8 +124,7 @@ def saved_values(op, args, params, ans_value, active: int = -1, extra=None):
     ``c`` only, so a chain of such products does not keep every ``y`` alive.  ``versions``
     maps the position of each saved tensor that had already been changed in place to its
     version; ``None`` (the usual case) means every saved tensor was at 0.  ``extra``:
-    residuals already computed for this call (by the node it recorded).  ``Op._record``
-    does the same inline, on the path every recorded call takes.
+    residuals already computed for this call (by the node it recorded).
     """
     saved = op._saver(args, ans_value)
     if active >= 0 and active != op._all and op._reads is not None:
