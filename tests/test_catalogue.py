@@ -493,3 +493,44 @@ def test_zero_grad_set_to_none_false_in_a_second_thread_zeroes_only_what_exists(
     fresh = nn.Linear(2, 2)
     fresh.zero_grad(set_to_none=False)
     assert fresh.weight.grad is None
+
+
+# ---------------------------------------------------------------- cross_entropy's primitive
+def test_cross_entropy_empty_batch_is_nan_with_an_empty_gradient_as_torch():
+    o = cr.tensor(np.zeros((0, 3), dtype=np.float32), requires_grad=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        loss = cr.cross_entropy(o, np.zeros(0, dtype=np.int64))
+        loss.backward()
+    assert np.isnan(loss.item()) and o.grad.shape == (0, 3)
+
+
+def test_cross_entropy_nan_logit_poisons_its_row_only_as_torch():
+    a = np.array([[np.nan, 1, 2], [0, 1, 2]], dtype=np.float32)
+    o = cr.tensor(a, requires_grad=True)
+    loss = cr.cross_entropy(o, np.array([0, 2]))
+    loss.backward()
+    g = o.grad.numpy()
+    assert np.isnan(loss.item()) and np.isnan(g[0]).all() and np.isfinite(g[1]).all()
+
+
+@pytest.mark.parametrize("labels", [np.array([0, -1]), np.array([0, 3])])
+def test_cross_entropy_primitive_refuses_labels_out_of_range(labels):
+    from chainrule.ops import loss
+    with pytest.raises(cr.ShapeError, match="cross_entropy"):
+        loss.cross_entropy(cr.tensor(np.ones((2, 3)), requires_grad=True), labels)
+
+
+def test_cross_entropy_labels_changed_between_two_calls_are_read_again():
+    o = cr.tensor(np.array([[0.0, 1.0, 2.0]]), requires_grad=True)
+    labels = np.array([0])
+    first = cr.cross_entropy(o, labels).item()
+    labels[0] = 2                      # the same array, another value
+    second = cr.cross_entropy(o, labels).item()
+    logp = np.log(np.exp([0.0, 1.0, 2.0]) / np.exp([0.0, 1.0, 2.0]).sum())
+    np.testing.assert_allclose([first, second], [-logp[0], -logp[2]], rtol=1e-12)
+
+
+def test_in_place_update_by_a_float_into_an_int_tensor_is_refused_as_torch():
+    t = cr.tensor(np.arange(3))
+    with cr.no_grad(), pytest.raises(cr.DTypeError):
+        t -= 0.5

@@ -29,18 +29,16 @@ from . import modes
 
 __all__ = ["mutated", "arith", "apply", "assign", "SYMBOLS"]
 
-#: operator name -> (its symbol, the Python operator, the array function's name)
+#: operator name -> (its symbol, the Python operator, the array function's name, NumPy's own
+#: in-place operator: the same ``same_kind`` casting as the ufunc with ``out=``, a third of
+#: its cost)
 SYMBOLS = {
-    "add": ("+=", operator.add, "add"),
-    "sub": ("-=", operator.sub, "subtract"),
-    "mul": ("*=", operator.mul, "multiply"),
-    "div": ("/=", operator.truediv, "true_divide"),
-    "pow": ("**=", operator.pow, "power"),
+    "add": ("+=", operator.add, "add", operator.iadd),
+    "sub": ("-=", operator.sub, "subtract", operator.isub),
+    "mul": ("*=", operator.mul, "multiply", operator.imul),
+    "div": ("/=", operator.truediv, "true_divide", operator.itruediv),
+    "pow": ("**=", operator.pow, "power", operator.ipow),
 }
-#: operator name -> NumPy's own in-place operator, which casts within the same kind as the
-#: ufunc call with ``out=`` and ``casting="same_kind"`` does, at a third of its cost
-_IN_PLACE = {"add": operator.iadd, "sub": operator.isub, "mul": operator.imul,
-             "div": operator.itruediv, "pow": operator.ipow}
 
 
 def mutated(t) -> None:
@@ -71,7 +69,7 @@ def _bump(t) -> None:
 
 def arith(t, other, name: str):
     """``t <op>= other`` in place; returns ``t`` (Python rebinds the name to it)."""
-    symbol, python_op, ufunc = SYMBOLS[name]
+    symbol, python_op, _, _ = SYMBOLS[name]
     data = t._data
     value = getattr(other, "_data", other)
     _check(t, value, symbol)
@@ -79,10 +77,7 @@ def arith(t, other, name: str):
     recording = m.grad_enabled and (t._rg or bool(getattr(other, "_rg", False)))
     if not recording:
         mutated(t)
-        if type(data) is np.ndarray:         # the usual update: p -= lr * p.grad
-            _IN_PLACE[name](data, value)
-        else:
-            getattr(backend.module_of(data), ufunc)(data, value, out=data, casting="same_kind")
+        _write(data, name, value)
         return t
     if m.tape is not None:
         mutated(t)                            # raises: a trace cannot replay it
@@ -106,10 +101,17 @@ def apply(t, name: str, value, what: str):
     """``t.add_(value)`` and friends: in place, never recorded (``mutated`` refuses first)."""
     mutated(t)
     _check(t, value, what, fix=False)
-    data = t._data
-    getattr(backend.module_of(data), SYMBOLS[name][2])(data, value, out=data,
-                                                       casting="same_kind")
+    _write(t._data, name, value)
     return t
+
+
+def _write(data, name: str, value) -> None:
+    """``data <op>= value`` in place, casting within the same kind (checked before)."""
+    _, _, ufunc, in_place = SYMBOLS[name]
+    if type(data) is np.ndarray:         # the usual update, p -= lr * p.grad
+        in_place(data, value)
+    else:
+        getattr(backend.module_of(data), ufunc)(data, value, out=data, casting="same_kind")
 
 
 def assign(t, index, value, what: str) -> None:
