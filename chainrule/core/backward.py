@@ -148,20 +148,22 @@ def _backward(roots, grads, *, inputs, retain_graph, create_graph, allow_unused)
             op = node.op
             saved = node.unpack(create_graph, Tensor, raw)
             params = node.params
+            rules = None if op.variadic else op.vjp
             for i, edge in enumerate(node.edges):
                 if edge is None:
                     continue
                 try:
-                    gi = (op.vjp(i, g, *saved, **params) if op.variadic
-                          else op.vjp[i](g, *saved, **params))
+                    gi = (op.vjp(i, g, *saved, **params) if rules is None
+                          else rules[i](g, *saved, **params))
                 except (TypeError, ValueError, AttributeError) as exc:
                     _rule_failed(node, i, exc)
                 if raw and isinstance(gi, Tensor):
                     gi = gi._data
-                if type(edge) is Node:
-                    shape, dtype, leaf = edge.shape, edge.dtype, False
+                leaf = type(edge) is not Node
+                if leaf:
+                    shape, dtype = edge._data.shape, edge._data.dtype
                 else:
-                    shape, dtype, leaf = edge._data.shape, edge._data.dtype, True
+                    shape, dtype = edge.shape, edge.dtype
                 if gi.shape != shape:
                     _bad_shape(node, i, gi, shape)
                 if gi.dtype is not dtype and gi.dtype != dtype:

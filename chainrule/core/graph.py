@@ -63,38 +63,39 @@ class Node:
         """
         saved = self.saved
         if saved is None:
-            raise GraphError(
-                f"backward() through the graph of '{self.op.name}' (output shape {self.shape}), "
-                "which was already freed by an earlier backward(); pass retain_graph=True to the "
-                "first backward() or grad() if you need to go through the graph twice"
-            )
+            self._freed()
         versions = self.versions
-        arrays = [] if raw else None
+        arrays = []
         for position, value in enumerate(saved):
             if isinstance(value, tensor_type):
                 base = value._base
                 now = value._version if base is None else base._version
-                if now or versions:
+                if now != (versions.get(position, 0) if versions else 0):
                     self._check_version(position, value, now)
                 if raw:
                     value = value._data
-            if raw:
-                arrays.append(value)
+            arrays.append(value)
         if versions and "ans" in versions:
             raise GraphError(
                 f"'{self.op.name}' saved its output (shape {self.shape}, dtype {self.dtype}) for "
                 "backward, and it was changed in place afterwards; compute the gradient before "
                 "changing it, or change a copy"
             )
-        if raw:
-            return arrays
         ans_at = self.op._ans_at
-        if ans_at < 0 or saved[ans_at] is None:
-            return saved
+        if raw or ans_at < 0 or saved[ans_at] is None:
+            return arrays
         ans = tensor_type._wrap(saved[ans_at], self if create_graph else None)
         if self.ans_tangents is not None:
             ans._tangents = self.ans_tangents
-        return saved[:ans_at] + (ans,) + saved[ans_at + 1:]
+        arrays[ans_at] = ans
+        return arrays
+
+    def _freed(self) -> None:
+        raise GraphError(
+            f"backward() through the graph of '{self.op.name}' (output shape {self.shape}), "
+            "which was already freed by an earlier backward(); pass retain_graph=True to the "
+            "first backward() or grad() if you need to go through the graph twice"
+        )
 
     def _check_version(self, position: int, value, now: int) -> None:
         """Raise if saved input ``position`` changed in place since it was saved."""

@@ -18,12 +18,13 @@ from functools import lru_cache
 from typing import Callable
 
 from .. import backend
+from .graph import Node
 from .modes import mode
 from .tensor import Tensor
 
 __all__ = ["rule_reads", "compile_plan", "compile_saver", "compile_reads", "unread",
-           "saved_values", "const_at", "intern", "shape_of", "dtype_of", "NO_PARAMS", "SHAPES",
-           "DROPPABLE"]
+           "record", "saved_values", "const_at", "intern", "shape_of", "dtype_of", "NO_PARAMS",
+           "SHAPES", "DROPPABLE"]
 
 _VARARGS = 0x04
 
@@ -98,6 +99,9 @@ def compile_saver(plan: tuple) -> Callable:
         return lambda args, ans: list(pick(args))
     if plan == ((1, 0),):
         return lambda args, ans: [ans]
+    if plan == ((2, 0),):           # "x.shape" alone: a sum, a transpose, a reshape
+        return lambda args, ans: [a._data.shape if isinstance(a := args[0], Tensor)
+                                  else shape_of(a)]
 
     def save(args, ans):
         saved = []
@@ -116,19 +120,42 @@ def compile_saver(plan: tuple) -> Callable:
     return save
 
 
-def saved_values(op, args, params, ans_value, active: int = -1, extra=None):
-    """What a node of ``op`` keeps, in the order of ``saves``, then the residuals; and versions.
+def record(op, args, params, ans_value, active: int | None = None, extra=None) -> Node:
+    """The node of one call of ``op``: an edge per input, what its rules read, and versions.
 
-    With ``active`` (a bit mask of the inputs that take a gradient), a saved tensor or array
-    that none of their rules reads is kept as ``None``: ``y * c`` with a constant ``c`` keeps
-    ``c`` only, so a chain of such products does not keep every ``y`` alive.  ``versions``
-    maps the position of each saved tensor that had already been changed in place to its
-    version; ``None`` (the usual case) means every saved tensor was at 0.  ``extra``:
-    residuals already computed for this call (by the node it recorded).
+    An edge is the input's node, the leaf tensor itself, or ``None`` where no gradient flows
+    (a constant tensor, such as the data ``x`` or the labels ``y``, is known by name through
+    ``consts`` instead, and not kept alive).  The node keeps what ``saves`` declares, in that
+    order, then the residuals; a saved tensor or array that no rule of an input taking a
+    gradient reads is kept as ``None``: ``y * c`` with a constant ``c`` keeps ``c`` only, so a
+    chain of such products does not keep every ``y`` alive.  ``versions`` maps the position
+    of each saved tensor that had already been changed in place to its version; ``None`` (the
+    usual case) means every saved tensor was at 0.
+
+    ``active`` overrides the bit mask of the inputs taking a gradient (-1: keep everything, as
+    forward mode does); ``extra``: residuals already computed for this call.  One function
+    for the whole record, because it runs once per recorded operator.
     """
+    rules = None if op.variadic or op.vjp is None else op.vjp   # None: every input may
+    edges = []
+    consts = None
+    mask = 0
+    for i, a in enumerate(args):
+        if isinstance(a, Tensor):
+            if a._rg and (rules is None or rules[i] is not None):
+                node = a._node
+                edges.append(a if node is None else node)
+                mask |= 1 << i
+                continue
+            at = const_at(i, a)
+            consts = at if consts is None else consts + at
+        edges.append(None)
+    if active is None:
+        active = mask
     saved = op._saver(args, ans_value)
     if active >= 0 and active != op._all and op._reads is not None:
-        for p in op._drops.get(active) or unread(op, active):
+        drops = op._drops.get(active)
+        for p in unread(op, active) if drops is None else drops:
             if isinstance(saved[p], DROPPABLE):
                 saved[p] = None
     versions = None
@@ -147,7 +174,21 @@ def saved_values(op, args, params, ans_value, active: int = -1, extra=None):
             if mode.tape is not None:
                 mode.tape.record_residuals(op, ans_value, args, params, extra)
         saved.extend(extra)
-    return tuple(saved), versions
+    shape = SHAPES.get(ans_value.shape)
+    if shape is None:
+        shape = intern(ans_value.shape)
+    node = Node(op, tuple(edges), tuple(saved), params or NO_PARAMS, versions, shape,
+                ans_value.dtype)
+    if consts is not None:
+        node.consts = consts
+    return node
+
+
+def saved_values(op, args, params, ans_value, active: int = -1, extra=None):
+    """``(saved, versions)`` of a node of ``op`` (see :func:`record`), for forward mode, which
+    carries the values without a node."""
+    node = record(op, args, params, ans_value, active, extra)
+    return node.saved, node.versions
 
 
 def compile_reads(op) -> tuple | None:

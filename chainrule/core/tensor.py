@@ -92,6 +92,8 @@ class Tensor(Methods):
     @property
     def T(self) -> Tensor:
         """The transpose (axes reversed)."""
+        if self._data.ndim == 2 and not modes.mode.special:
+            return matrix_transpose(self)       # x @ W.T, in every step: the lean path
         return F.transpose(self)
 
     def numpy(self) -> np.ndarray:
@@ -359,3 +361,4 @@ def _plain_index(index):
 
 
 from .. import functional as F  # noqa: E402  (operators need Tensor defined first)
+from .op import matrix_transpose  # noqa: E402

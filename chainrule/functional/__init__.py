@@ -87,7 +87,7 @@ def _axes(x, axis, op: str):
 
 def sum(x, axis=None, keepdims: bool = False) -> Tensor:  # noqa: A001
     """Sum over ``axis`` (all axes by default)."""
-    return R.sum(x, axis=_axes(x, axis, "sum"), keepdims=keepdims)
+    return R.sum(x, axis=None if axis is None else _axes(x, axis, "sum"), keepdims=keepdims)
 
 
 def sumsq(x) -> Tensor:

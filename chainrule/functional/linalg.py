@@ -44,6 +44,10 @@ def broadcast_to(x, shape) -> Tensor:
 
 def matmul(a, b) -> Tensor:
     """Matrix product as ``a @ b``: 1-D operands and broadcast batch dimensions included."""
+    if isinstance(a, Tensor) and isinstance(b, Tensor):     # the usual x @ W.T: 2-D, aligned
+        sa, sb = a._data.shape, b._data.shape
+        if len(sa) == 2 and len(sb) == 2 and sa[1] == sb[0]:
+            return LA.matmul(a, b)
     sa, sb = _shape(a), _shape(b)
     if not sa or not sb:
         raise ShapeError(f"matmul: a.shape={sa} and b.shape={sb}; matmul needs at least 1-D "
