@@ -54,6 +54,15 @@ def make_data(n: int, d: int, classes: int, dtype, seed: int) -> tuple[np.ndarra
 
 
 # ------------------------------------------------------------------------------ chapter step
+def _book_update(J, *params):
+    """The book's scratch SGD, ``p -= lr * p.grad`` under ``no_grad``; returns ``J``."""
+    with cr.no_grad():
+        for p in params:
+            p -= LR * p.grad
+            p.grad = None
+    return J
+
+
 class StepSetup:
     """One training step three ways, from the same weights: chainrule, NumPy by hand, torch."""
 
@@ -78,6 +87,8 @@ class StepSetup:
         # the same step as a learner writes it, on its own copies of the weights
         self.W1_w = cr.tensor(self.W1.copy(), requires_grad=True)
         self.W2_w = cr.tensor(self.W2.copy(), requires_grad=True)
+        self.W1_p = cr.tensor(self.W1.copy(), requires_grad=True)     # the (W * W) form
+        self.W2_p = cr.tensor(self.W2.copy(), requires_grad=True)
         self.torch = None
         if torch_module is not None:
             self.torch = (tref.tensor(self.W1, True), tref.tensor(self.W2, True),
@@ -99,11 +110,16 @@ class StepSetup:
         o = F.relu(self.xt @ W1.T) @ W2.T
         J = F.cross_entropy(o, self.y) + LAM / 2 * ((W1 ** 2).sum() + (W2 ** 2).sum())
         J.backward()
-        with cr.no_grad():
-            for p in (W1, W2):
-                p -= LR * p.grad
-                p.grad = None
-        return J
+        return _book_update(J, W1, W2)
+
+    def as_written_product(self):
+        """The same step with ``(W * W).sum()`` for the penalty, the other way learners
+        write it."""
+        W1, W2 = self.W1_p, self.W2_p
+        o = F.relu(self.xt @ W1.T) @ W2.T
+        J = F.cross_entropy(o, self.y) + LAM / 2 * ((W1 * W1).sum() + (W2 * W2).sum())
+        J.backward()
+        return _book_update(J, W1, W2)
 
     def replayed(self):
         """The same step with forward and backward replayed from a plan (``cr.compile``)."""
@@ -122,6 +138,7 @@ class StepSetup:
     def _weights(self) -> dict[str, list[np.ndarray]]:
         out = {"chainrule": [self.model.W1.data.copy(), self.model.W2.data.copy()],
                "as_written": [self.W1_w.numpy().copy(), self.W2_w.numpy().copy()],
+               "as_written_product": [self.W1_p.numpy().copy(), self.W2_p.numpy().copy()],
                "replayed": [self.model_r.W1.data.copy(), self.model_r.W2.data.copy()],
                "numpy": [self.W1.copy(), self.W2.copy()]}
         if self.torch is not None:
@@ -145,6 +162,7 @@ class StepSetup:
                     p.data = w.copy()
         Js = {"chainrule": float(self.chainrule().item()), "numpy": float(self.numpy()),
               "as_written": float(self.as_written().item()),
+              "as_written_product": float(self.as_written_product().item()),
               "replayed": float(self.replayed().item())}
         if self.torch is not None:
             Js["torch"] = float(self.pytorch().item())
@@ -181,6 +199,7 @@ def chapter_step(settings: Settings, configs=STEP_CONFIGS, d: int = INPUTS,
         gaps = setup.check()
         operands = ref.gemm_operands(n, d, hidden, classes, dtype)
         candidates = {"chainrule": setup.chainrule, "as_written": setup.as_written,
+                      "as_written_product": setup.as_written_product,
                       "replayed": setup.replayed,
                       "numpy": setup.numpy,
                       "products": lambda operands=operands: ref.gemms(operands)}
@@ -194,6 +213,10 @@ def chapter_step(settings: Settings, configs=STEP_CONFIGS, d: int = INPUTS,
                                t["as_written"].median, t["numpy"].median, torch_time,
                                WRITTEN_TARGETS.get(n),
                                note="(W ** 2).sum(), F.cross_entropy, p -= lr * p.grad"))
+        result.rows.append(Row(f"chapter step  N={n} H={hidden}  as written, W * W", "s",
+                               t["as_written_product"].median, t["numpy"].median, torch_time,
+                               WRITTEN_TARGETS.get(n),
+                               note="(W * W).sum() for the penalty, the rest as above"))
         result.rows.append(Row(f"chapter step  N={n} H={hidden}  replayed", "s",
                                t["replayed"].median, t["numpy"].median, torch_time,
                                STEP_TARGETS.get(n), note="cr.compile: captured once, replayed"))

@@ -534,3 +534,35 @@ def test_in_place_update_by_a_float_into_an_int_tensor_is_refused_as_torch():
     t = cr.tensor(np.arange(3))
     with cr.no_grad(), pytest.raises(cr.DTypeError):
         t -= 0.5
+
+
+# ---------------------------------------------------------------- x * x and the lean x.T
+def test_a_tensor_times_itself_on_edge_values_is_the_products_value_and_gradient():
+    a = np.array([np.nan, np.inf, -np.inf, -0.0, 0.0, 1e30, -3.5], dtype=np.float32)
+    got, want = [], []
+    for product, out in ((lambda t: t * t, got), (lambda t: cr.mul(t, t), want)):
+        t = cr.tensor(a, requires_grad=True)
+        with np.errstate(over="ignore", invalid="ignore"):
+            y = product(t)
+            y.sum().backward()
+        out += [y.numpy(), t.grad.numpy()]
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)         # NaN where NaN, inf, +0.0 for -0.0
+        assert np.array_equal(np.signbit(g), np.signbit(w))
+    empty = cr.tensor(np.zeros((0, 3)), requires_grad=True)
+    (empty * empty).sum().backward()
+    assert empty.grad.shape == (0, 3) and (empty.T @ empty).shape == (3, 3)
+
+
+def test_transpose_in_a_thread_under_no_grad_records_nothing_there_only():
+    import threading
+    w = cr.tensor(np.ones((2, 3)), requires_grad=True)
+    seen = {}
+
+    def other():
+        with cr.no_grad():
+            seen["node"] = w.T._node
+    thread = threading.Thread(target=other)
+    thread.start()
+    thread.join()
+    assert seen["node"] is None and w.T._node is not None

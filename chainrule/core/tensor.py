@@ -258,6 +258,13 @@ class Tensor(Methods):
         return F.sub(other, self)
 
     def __mul__(self, other):
+        if other is self and type(self._data) is np.ndarray and self._data.dtype.kind == "f":
+            # x * x is recorded as x ** 2, which keeps x once: the same bits forward (NumPy
+            # squares with one product) and backward (2 g x = g x + g x exactly; summed with
+            # other contributions to x's gradient, up to the order of the sum), and the
+            # gradient is one pass over x instead of two products and their sum, as in the
+            # penalty (W * W).sum().  The node, its drawing and its errors say 'power'.
+            return F.power(self, 2)
         return F.mul(self, other)
 
     def __rmul__(self, other):

@@ -229,7 +229,7 @@ def to_dot(tensor: Tensor, backward: bool = False, collapse: bool = True, *,
     >>> print("\\n".join(line for line in dot.splitlines() if "shape=" in line))
       v2 [shape=box, label="y\\n() float32\\nheld 0 B"];
       v1 [shape=box, label="w\\n(2,) float32\\nheld 8 B"];
-      op1 [shape=circle, label="mul, sum"];
+      op1 [shape=circle, label="sum of squares"];
     """
     view = GraphView(tensor, collapse=collapse, names=names, max_nodes=max_nodes)
     make = backward_statements if backward else graph_statements

@@ -89,3 +89,43 @@ def test_a_totals_gradient_is_read_only_from_birth():
     np.testing.assert_array_equal(view, np.full((3, 4), 2.5, np.float32))
     with pytest.raises(ValueError):
         view[0, 0] = 1.0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_tensor_times_itself_is_recorded_as_its_square(dtype):
+    rng = np.random.default_rng(1)
+    data = rng.standard_normal((5, 7)).astype(dtype)
+    g = cr.tensor(rng.standard_normal((5, 7)).astype(dtype))
+    w = cr.tensor(data, requires_grad=True)
+    y = w * w
+    assert y.grad_fn.op is OPS["power"] and y.dtype == dtype
+    np.testing.assert_array_equal(y.numpy(), data * data)        # the same bits
+    alone, mixed, summed = [], [], []
+    for product in (lambda t: t * t, lambda t: cr.mul(t, t)):   # the square, the product
+        t = cr.tensor(data, requires_grad=True)
+        (product(t) * g).sum().backward()
+        alone.append(t.grad.numpy().copy())
+        t.grad = None
+        ((product(t) * g).sum() + 0.5 * (t @ t.T).sum()).backward()
+        mixed.append(t.grad.numpy().copy())
+        (product(t) * 3.0).sum().backward()     # into a .grad that holds a value already
+        summed.append(t.grad.numpy())
+    np.testing.assert_array_equal(alone[0], alone[1])         # 2 g x = g x + g x exactly
+    # with other contributions, (G + gx) + gx against G + 2gx: equal up to the sum's order
+    eps = np.finfo(dtype).eps
+    np.testing.assert_allclose(mixed[0], mixed[1], rtol=8 * eps, atol=8 * eps)
+    np.testing.assert_allclose(summed[0], summed[1], rtol=8 * eps, atol=8 * eps)
+    v = np.ones((5, 7), dtype)
+    hv = [cr.hvp(lambda t: (f(t) * f(t)).sum(), data, v)[1].numpy()
+          for f in (lambda t: t * t, lambda t: cr.mul(t, t))]
+    np.testing.assert_allclose(hv[0], hv[1], rtol=8 * np.finfo(dtype).eps)
+
+
+def test_only_a_float_tensor_times_itself_becomes_a_square():
+    for data in (np.arange(4), np.array([True, False])):
+        x = cr.tensor(data)
+        assert (x * x).dtype == (data * data).dtype
+        np.testing.assert_array_equal((x * x).numpy(), data * data)
+    w = cr.tensor(np.ones(3), requires_grad=True)
+    assert (w * w.detach()).grad_fn.op is OPS["mul"]            # two tensors: a product
+    assert (w * cr.tensor(np.ones(3))).grad_fn.op is OPS["mul"]

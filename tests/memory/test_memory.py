@@ -116,7 +116,7 @@ def test_report_counts_each_array_once_and_views_by_their_base():
     w = cr.tensor(np.ones((100, 50)), requires_grad=True, name="w")
     x = cr.tensor(np.ones((100, 50)), name="x")
     a = w * x                         # saves x only (w's rule reads x; x takes no gradient)
-    b = a * a                         # saves a twice: one array
+    b = cr.mul(a, a)                  # saves a twice: one array
     c = w.T.reshape(50, 100) * w.T    # saves two views of w: w's bytes, once
     d = w * 2.0                       # saves nothing (its rule reads only the 2.0)
     r = memory.report((b.sum() + c.sum() + d.sum()), held=())

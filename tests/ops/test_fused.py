@@ -35,8 +35,10 @@ def test_sumsq_saves_only_its_input():
     w = cr.tensor(W, requires_grad=True)
     node = cr.sumsq(w).grad_fn
     assert node.op.name == "sumsq" and len(node.saved) == 1 and node.saved[0] is w
-    plain = (w * w).sum().grad_fn.edges[0]                   # mul keeps both factors
+    plain = cr.mul(w, w).sum().grad_fn.edges[0]              # mul keeps both factors
     assert len(plain.saved) == 2 and all(v is w for v in plain.saved)
+    square = (w * w).sum().grad_fn.edges[0]                 # w * w is w ** 2: w kept once
+    assert square.op.name == "power" and [v is w for v in square.saved] == [True, False, False]
 
 
 def test_sumsq_names_a_non_numeric_input():

@@ -97,12 +97,12 @@ def test_an_unnamed_value_used_twice_gets_its_own_box():
     a = w * 2.0                                      # unnamed, feeds two named tensors
     b = cr.exp(a)
     b.name = "b"
-    c = a * a
+    c = a * a                                        # recorded, and drawn, as a ** 2
     c.name = "c"
     J = (b + c).sum()
     J.name = "J"
     found, nodes = figure(to_dot(J))                 # an unnamed box starts with its shape
-    assert found["b"] == ("exp", {"(2,)"}) and found["c"] == ("*", {"(2,)"})
+    assert found["b"] == ("exp", {"(2,)"}) and found["c"] == ("**", {"(2,)"})
     assert found["(2,)"] == ("*", {"w"}) and found["J"] == ("add, sum", {"b", "c"})
 
 

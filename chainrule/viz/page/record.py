@@ -164,10 +164,10 @@ def record(tensor: Tensor, *, names: Mapping[str, Tensor] | Iterable[Tensor] | N
     >>> y = cr.tanh(w * w).sum(); y.name = "y"
     >>> data = record(y, second_order=False)
     >>> [(s["phase"], s["op"]) for s in data["steps"]]
-    [('forward', 'mul'), ('forward', 'tanh'), ('forward', 'sum'), ('backward', 'sum'), \
-('backward', 'tanh'), ('backward', 'mul')]
+    [('forward', 'power'), ('forward', 'tanh'), ('forward', 'sum'), ('backward', 'sum'), \
+('backward', 'tanh'), ('backward', 'power')]
     >>> data["steps"][-1]["lines"]
-    ["dy/dw = prod(dy/dy, dy/dw) = 2 phi'(w (.) w) (.) w   (2,)"]
+    ["dy/dw = prod(dy/dy, dy/dw) = 2 phi'(w^2) (.) w   (2,)"]
     """
     if not isinstance(tensor, Tensor) or tensor._node is None:
         raise GraphError("viz.show() needs a tensor computed from inputs that require grad, "
