@@ -186,8 +186,8 @@ def _backward(roots, grads, *, inputs, retain_graph, create_graph, allow_unused)
                         push(heap, (edge.seq, edge))
                 else:
                     pending[key] = _accumulate(current, gi)
-            if not retain_graph and node.saved:
-                node.saved = node.versions = node.ans_tangents = None    # node.release()
+            if not retain_graph:
+                node.release()
     finally:
         mode.switch(previous, anomaly, was_raw)
 

@@ -30,8 +30,7 @@ def _as_array(x):
     return x if hasattr(x, "reshape") else B.xp.asarray(x)
 
 
-reshape = Op("reshape", lambda x, *, shape: (x if isinstance(x, B.ndarray_types)
-                                             else _as_array(x)).reshape(shape), inputs=("x",),
+reshape = Op("reshape", lambda x, *, shape: _as_array(x).reshape(shape), inputs=("x",),
              view=True, saves=("x.shape",),
              vjp=(lambda g, xshape, *, shape: reshape(g, shape=xshape),), jvp=LINEAR,
              samples=lambda rng: [Sample((uniform(rng, (3, 4)),), {"shape": (2, 6)}),
@@ -57,9 +56,7 @@ def _transpose_vjp(g, xshape, *, axes):
     return transpose(g, axes=inverse)
 
 
-transpose = Op("transpose", lambda x, *, axes: (x if isinstance(x, B.ndarray_types)
-                                                  else _as_array(x)).transpose(axes),
-               inputs=("x",),
+transpose = Op("transpose", lambda x, *, axes: _as_array(x).transpose(axes), inputs=("x",),
                view=True,
                saves=("x.shape",),
                vjp=(_transpose_vjp,),
