@@ -187,3 +187,29 @@ def test_transpose_in_a_thread_under_no_grad_records_nothing_there_only():
     thread.start()
     thread.join()
     assert seen["node"] is None and w.T._node is not None
+
+
+@pytest.mark.parametrize("data", [np.arange(6).reshape(2, 3), np.array([[True], [False]]),
+                                  np.array([[np.nan, np.inf]]), np.zeros((0, 4)),
+                                  np.zeros((3, 0), np.float32)],
+                         ids=["int", "bool", "nan-inf", "no-rows", "no-columns"])
+def test_the_transpose_of_any_matrix_is_numpys_view(data):
+    t = cr.tensor(data)
+    got = t.T
+    assert got.dtype == data.dtype and got.shape == data.T.shape
+    np.testing.assert_array_equal(got.numpy(), data.T)
+    assert np.shares_memory(got.numpy(), t.numpy()) or data.size == 0
+    if data.dtype.kind == "f":
+        w = cr.tensor(data, requires_grad=True)
+        w.T.sum().backward()                            # NaN and inf pass a ones gradient
+        np.testing.assert_array_equal(w.grad.numpy(), np.ones_like(data))
+
+
+def test_an_integer_tensor_times_itself_stays_a_product_and_complex_never_gets_there():
+    data = np.array([7, -2, 100], np.int8)              # 100 * 100 wraps round, as in NumPy
+    x = cr.tensor(data)
+    with np.errstate(over="ignore"):
+        np.testing.assert_array_equal((x * x).numpy(), data * data)
+    assert (x * x).dtype == np.int8 and (x * x).grad_fn is None
+    with pytest.raises(DTypeError, match="complex128"):
+        cr.tensor(np.array([1 + 2j]))                   # refused at creation, as before
